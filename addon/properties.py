@@ -1,0 +1,79 @@
+"""Scene-level settings of the add-on, stored in ``scene.nst``.
+
+One :class:`NST_PG_settings` per scene holds every setting, so a .blend file keeps them and a single
+``Scene.nst`` pointer is all the add-on adds to Blender's types.
+"""
+
+import bpy
+
+METHOD_ITEMS = (
+    (
+        "GATYS",
+        "Style Transfer (Gatys)",
+        "Optimise the image until its VGG features match the content and its Gram matrices "
+        "match the style image (Gatys, Ecker & Bethge, CVPR 2016)",
+    ),
+)
+
+PRESERVE_COLOR_ITEMS = (
+    ("NONE", "Off", "Take colours from the style image"),
+    (
+        "LUMINANCE",
+        "Luminance",
+        "Transfer style on luminance only and keep the content's colours "
+        "(Gatys et al., 'Preserving Color in Neural Artistic Style Transfer', 2016)",
+    ),
+    (
+        "HISTOGRAM",
+        "Histogram",
+        "Recolour the style image to the content's colour statistics before transfer "
+        "(Gatys et al., 2016)",
+    ),
+)
+
+
+class NST_PG_settings(bpy.types.PropertyGroup):
+    """Settings of one scene's style transfer, available as ``scene.nst``."""
+
+    method: bpy.props.EnumProperty(
+        name="Method",
+        description="Algorithm that stylises the image",
+        items=METHOD_ITEMS,
+        default="GATYS",
+    )
+    style_image: bpy.props.StringProperty(
+        name="Style Image",
+        description="Image whose style is transferred",
+        subtype="FILE_PATH",
+    )
+    iterations: bpy.props.IntProperty(
+        name="Iterations",
+        description="Optimisation steps; more steps transfer more of the style and take longer",
+        default=300,
+        min=1,
+        soft_max=2000,
+    )
+    size: bpy.props.IntProperty(
+        name="Size",
+        description="Long side, in pixels, at which the image is stylised",
+        default=512,
+        min=16,
+        soft_max=4096,
+        subtype="PIXEL",
+    )
+    preserve_color: bpy.props.EnumProperty(
+        name="Preserve Colour",
+        description="Keep the content's colours instead of the style image's",
+        items=PRESERVE_COLOR_ITEMS,
+        default="NONE",
+    )
+    seed: bpy.props.IntProperty(
+        name="Seed",
+        description="Seed of every random choice (e.g. noise initialisation); "
+        "the same seed gives the same result",
+        default=0,
+        min=0,
+    )
+
+
+CLASSES = (NST_PG_settings,)

@@ -1,0 +1,212 @@
+"""Command line: ``python -m core <command> ...``.
+
+Commands:
+    stylize   Stylise an image (``--method gatys``).
+    doctor    Report dependencies, encoder weights and devices.
+
+Contract (other tools rely on it): on success exit 0 and, with ``--json``, print exactly one JSON
+object on stdout. On bad input print one ``error: ...`` line on stderr, exit non-zero and write
+no output file. Progress goes to stderr as a tqdm bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from .errors import Cancelled, NSTError
+from .gatys import COLOR_MODES, INITS, OPTIMIZERS, GatysConfig
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `python -m core {self.prog.split()[-1]} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number ≥ 1, got {value}")
+    return value
+
+
+def _add_stylize(sub) -> None:
+    p = sub.add_parser("stylize", help="stylise an image", description="Stylise CONTENT with STYLE image(s).")
+    p.add_argument("content", type=Path, help="content image (PNG, JPEG, TIFF, EXR)")
+    p.add_argument("styles", type=Path, nargs="*", metavar="STYLE", help="style image(s) for --method gatys")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output file; extension picks the format")
+    p.add_argument("--method", default="gatys", choices=["gatys"], help="stylisation method (default gatys)")
+    p.add_argument("--size", type=_positive_int, default=512, help="long side of the result in px (default 512)")
+    p.add_argument("--iterations", type=_positive_int, default=GatysConfig.iterations,
+                   help=f"iterations at the coarsest level (default {GatysConfig.iterations})")
+    p.add_argument("--refine-iterations", type=int, default=None,
+                   help="iterations at each finer pyramid level (default iterations/4, at least 10)")
+    p.add_argument("--pyramid-levels", type=int, default=0, help="coarse-to-fine levels; 1 = single scale, 0 = auto")
+    p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style")
+    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none", help="colour preservation")
+    p.add_argument("--mask", type=Path, nargs="+", default=[], metavar="PATH",
+                   help="one mask per style (white = that style), same size as the content")
+    p.add_argument("--seed", type=int, default=0, help="seed for noise initialisation")
+    p.add_argument("--init", choices=INITS, default="content", help="starting image")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="lbfgs")
+    p.add_argument("--learning-rate", type=float, default=None, help="step size (L-BFGS 1.0, Adam 0.02)")
+    p.add_argument("--content-weight", type=float, default=GatysConfig.content_weight)
+    p.add_argument("--style-weight", type=float, default=GatysConfig.style_weight)
+    p.add_argument("--tv-weight", type=float, default=GatysConfig.tv_weight)
+    p.add_argument("--content-layers", nargs="+", default=list(GatysConfig.content_layers), metavar="LAYER")
+    p.add_argument("--style-layers", nargs="+", default=list(GatysConfig.style_layers), metavar="LAYER")
+    p.add_argument("--style-scale", type=float, default=1.0, help="style size relative to the content")
+    p.add_argument("--pooling", choices=("max", "avg"), default="max")
+    p.add_argument("--tile-size", type=int, default=None, help="tile side in px (default: from the memory budget)")
+    p.add_argument("--tile-overlap", type=int, default=GatysConfig.tile_overlap)
+    p.add_argument("--no-tiling", action="store_true", help="fail instead of tiling when over the memory budget")
+    p.add_argument("--memory-budget", type=_positive_int, default=None, metavar="MB",
+                   help="peak memory per solve (default 4096 MB on CPU, 60%% of free GPU memory)")
+    p.add_argument("--bit-depth", type=int, choices=(8, 16, 32), default=None, help="output bit depth")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--encoder-weights", type=Path, default=None, help="VGG weights file (.h5, .pth, .safetensors)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_stylize)
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    from .requests import StylizeRequest
+    from .stylize import run_stylize
+
+    config = GatysConfig(
+        content_layers=tuple(args.content_layers),
+        style_layers=tuple(args.style_layers),
+        content_weight=args.content_weight,
+        style_weight=args.style_weight,
+        tv_weight=args.tv_weight,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        iterations=args.iterations,
+        refine_iterations=args.refine_iterations,
+        pyramid_levels=args.pyramid_levels,
+        init=args.init,
+        seed=args.seed,
+        preserve_color=args.preserve_color,
+        style_scale=args.style_scale,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+        allow_tiling=not args.no_tiling,
+        memory_budget_mb=args.memory_budget,
+        pooling=args.pooling,
+    )
+    request = StylizeRequest(
+        content=args.content,
+        output=args.output,
+        styles=tuple(args.styles),
+        method=args.method,
+        size=args.size,
+        style_weights=None if args.style_weights is None else tuple(args.style_weights),
+        masks=tuple(args.mask),
+        device=args.device,
+        encoder_weights=args.encoder_weights,
+        gatys=config,
+        bit_depth=args.bit_depth,
+    )
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="it", desc="stylize", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def progress(event) -> bool:
+        if bar is not None:
+            bar.total = event.total
+            bar.n = event.step
+            bar.set_description(event.stage, refresh=False)
+            if event.loss is not None:
+                bar.set_postfix(loss=f"{event.loss:.4g}", refresh=False)
+            bar.refresh()
+        return True
+
+    try:
+        outcome = run_stylize(request, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps({
+            "output": str(outcome.output),
+            "method": request.method,
+            "seconds": round(outcome.seconds, 3),
+            "losses": outcome.losses,
+            "size": [outcome.size[1], outcome.size[0]],
+            "device": outcome.device,
+            **outcome.details,
+        }))
+    else:
+        print(f"wrote {outcome.output} ({outcome.size[1]}×{outcome.size[0]}, {outcome.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    import platform
+
+    import torch
+
+    from .encoder_weights import find_encoder_weights
+    from .vgg import get_encoder
+
+    report: dict = {"python": platform.python_version(), "torch": torch.__version__,
+                    "cuda": torch.cuda.is_available()}
+    path, kind = find_encoder_weights(args.encoder_weights)
+    encoder = get_encoder(args.encoder_weights)
+    report["encoder"] = {"path": str(path), "source": kind, "architecture": encoder.architecture}
+    for module in ("cv2", "h5py", "OpenEXR", "safetensors", "tqdm"):
+        mod = __import__(module)
+        report[module] = getattr(mod, "__version__", "ok")
+    if args.json:
+        print(json.dumps(report))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m core`` argument parser."""
+    parser = _Parser(prog="python -m core", description="Neural style transfer for Blender artists.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_stylize(sub)
+    d = sub.add_parser("doctor", help="check dependencies and encoder weights")
+    d.add_argument("--encoder-weights", type=Path, default=None)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_cmd_doctor)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return args.func(args)
+    except Cancelled as exc:
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cancelled: interrupted", file=sys.stderr)
+        return Cancelled.exit_code
+    except NSTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except MemoryError:
+        print("error: out of memory; pass a smaller --size or --memory-budget so the image is tiled", file=sys.stderr)
+        return 1

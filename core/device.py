@@ -1,0 +1,56 @@
+"""Device policy: CUDA when available, else CPU; an explicit ``--device`` overrides.
+
+On CUDA the encoder runs under autocast (bfloat16 where the GPU supports it, else float16);
+Gram matrices and losses are always computed in float32 (see :mod:`core.losses`), which keeps the
+optimisation numerically safe. Results on CPU and CUDA agree within the tolerance documented in
+``docs/devices.md``.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from functools import partial
+
+import torch
+
+from .errors import DeviceError
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """Turn ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` into a device.
+
+    Raises:
+        DeviceError: CUDA was asked for but is not available, or the spec is unknown.
+    """
+    if spec is None or str(spec) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from exc
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"device {spec!r} was requested but CUDA is not available (this torch build: {torch.__version__}); "
+                "use --device cpu or install a CUDA build of torch"
+            )
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+    elif device.type != "cpu":
+        raise DeviceError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """Reduced precision for the encoder on ``device``: bf16 if supported, fp16 on older GPUs, None on CPU."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def autocast_context(device: torch.device):
+    """A zero-argument factory of autocast contexts for ``device`` (no-op on CPU)."""
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return nullcontext
+    return partial(torch.autocast, device_type="cuda", dtype=dtype)

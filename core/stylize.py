@@ -1,0 +1,166 @@
+"""Run a :class:`~core.requests.StylizeRequest`: read, check, stylise, write atomically.
+
+Every check that can fail on the user's input runs before any heavy work, and the output file
+appears only when the whole job succeeded (temp file + rename), so a failed or cancelled job
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .device import resolve_device
+from .errors import InputError, OutputError
+from .gatys import stylize_gatys
+from .image_io import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
+from .progress import ProgressCallback
+from .requests import StylizeRequest
+from .resize import resize, size_for_long_side
+from .vgg import get_encoder
+
+METHODS = ("gatys",)
+
+
+@dataclass
+class StylizeOutcome:
+    """What a finished job produced.
+
+    Attributes:
+        output: The written file.
+        seconds: Wall time of the whole job (reading to writing).
+        losses: Final losses of the method.
+        size: ``(H, W)`` of the output.
+        device: Device that computed it.
+        details: Method-specific facts (pyramid levels, tiles, iterations, encoder source).
+    """
+
+    output: Path
+    seconds: float
+    losses: dict[str, float]
+    size: tuple[int, int]
+    device: str
+    details: dict
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(output: Path, inputs: list[Path]) -> None:
+    """Refuse unsupported extensions and outputs that would overwrite an input.
+
+    Raises:
+        OutputError: Unsupported extension, output is a folder, or it names one of the inputs.
+    """
+    if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise OutputError(
+            f"cannot write {output}: {output.suffix or 'no'} extension is not a supported image type "
+            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+        )
+    if output.is_dir():
+        raise OutputError(f"output {output} is a folder; give a file name such as {output / 'stylized.png'}")
+    for p in inputs:
+        if output.resolve() == p.resolve() or _same_file(output, p):
+            raise OutputError(f"output {output} is one of the inputs; refusing to overwrite a source image")
+
+
+def load_mask(path: Path, content: ImageData) -> torch.Tensor:
+    """Read a mask image as ``(1, 1, H, W)`` weights in [0, 1] (mean of its RGB, display values).
+
+    Raises:
+        InputError: The mask's size differs from the content's.
+    """
+    mask = read_image(path)
+    if mask.size != content.size:
+        (mh, mw), (ch, cw) = mask.size, content.size
+        raise InputError(f"mask {path} is {mw}×{mh} but the content {content.path} is {cw}×{ch}; masks must match")
+    return mask.srgb().mean(dim=1, keepdim=True)
+
+
+def _output_bit_depth(request: StylizeRequest, content: ImageData) -> int | None:
+    if request.bit_depth is not None:
+        return request.bit_depth
+    fmt = SUPPORTED_EXTENSIONS[request.output.suffix.lower()]
+    if fmt in ("png", "tiff") and content.bit_depth == 16:
+        return 16
+    return None
+
+
+def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = None) -> StylizeOutcome:
+    """Execute a stylisation request end to end.
+
+    Args:
+        request: What to do.
+        progress: Optional callback; returning ``False`` cancels (nothing is written).
+
+    Returns:
+        :class:`StylizeOutcome`.
+
+    Raises:
+        InputError, ImageReadError, ImageTooLargeError: Bad input (nothing is written).
+        OutputError: Bad output path, or writing failed (no partial file is left).
+        ModelError: Encoder weights missing or wrong.
+        DeviceError: Requested device unavailable.
+        Cancelled: The callback cancelled.
+    """
+    start = time.perf_counter()
+    if request.method not in METHODS:
+        raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
+    if not request.styles:
+        raise InputError("the gatys method needs at least one style image")
+    if request.masks and len(request.masks) != len(request.styles):
+        raise InputError(f"{len(request.masks)} masks for {len(request.styles)} styles; give one mask per style")
+    if request.style_weights is not None and len(request.style_weights) != len(request.styles):
+        raise InputError(
+            f"{len(request.style_weights)} style weights for {len(request.styles)} styles; give one weight per style"
+        )
+    output = Path(request.output)
+    check_output_path(output, [Path(request.content), *map(Path, request.styles), *map(Path, request.masks)])
+    request.gatys.validate()
+
+    content = read_image(request.content)
+    styles = [read_image(p).srgb() for p in request.styles]
+    masks = [load_mask(Path(p), content) for p in request.masks] or None
+
+    h, w = content.size
+    size = (h, w) if request.size is None else size_for_long_side(h, w, request.size)
+    content_rgb = resize(content.srgb(), size)
+    masks = None if masks is None else [resize(m, size).clamp(0, 1) for m in masks]
+
+    device = resolve_device(request.device)
+    encoder = get_encoder(request.encoder_weights, pooling=request.gatys.pooling, device=device)
+    result = stylize_gatys(
+        content_rgb,
+        styles,
+        encoder,
+        config=request.gatys,
+        style_weights=None if request.style_weights is None else list(request.style_weights),
+        masks=masks,
+        progress=progress,
+    )
+    alpha = None if content.alpha is None else resize(content.alpha, size).clamp(0, 1)
+    written = write_image(output, result.image, alpha, colorspace="srgb",
+                          bit_depth=_output_bit_depth(request, content))
+    return StylizeOutcome(
+        output=written,
+        seconds=time.perf_counter() - start,
+        losses=result.losses,
+        size=size,
+        device=str(device),
+        details={
+            "levels": [list(s) for s in result.levels],
+            "iterations": result.iterations,
+            "tiles": result.tiles,
+            "encoder": encoder.source,
+            "encoder_architecture": encoder.architecture,
+            "solve_seconds": result.seconds,
+        },
+    )
