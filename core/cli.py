@@ -194,7 +194,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # usage errors (already printed as one line) and --help
+        return int(exc.code or 0)
     warnings.showwarning = _show_warning
     try:
         return args.func(args)

