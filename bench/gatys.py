@@ -410,8 +410,61 @@ def docs_section(payload: dict, md: str) -> str:
         "",
         md,
         "",
+        "Columns: *seconds* is wall time of the solve (coarse-to-fine: until its finest level reached L or its cap); "
+        "*ratio* is that over single scale's time to L (goal ≤ 0.33); *work ratio* counts iterations weighted by "
+        "pixels relative to the finest level (machine-independent) over single scale's iterations to L.",
+        "",
+        interpretation(payload),
+        "",
     ]
     return "\n".join(parts)
+
+
+def interpretation(payload: dict) -> str:
+    """Plain sentences generated from the numbers, so a re-run keeps the text honest."""
+    out = []
+    for res in payload["results"]:
+        S, L = res["size"], res["target_loss"]
+        single = res["runs"][0]
+        best = next((r for r in res["runs"] if r["name"] == res["best"]), None)
+        if best is None:
+            continue
+        if best["reached"]:
+            verdict = ("meets the ≤ 1/3 goal" if best["goal_met"] else
+                       f"misses the ≤ 1/3 goal by a factor of {best['ratio'] / GOAL_RATIO:.1f}")
+            out.append(f"At {S} px the fastest coarse-to-fine schedule ({best['name'][4:]}) reached the single-scale "
+                       f"loss {L:.4f} in {best['seconds']:.0f} s against {res['single_time_to_target']:.0f} s for "
+                       f"single scale (ratio {best['ratio']:.2f}), which {verdict}; in pixel-weighted iterations it "
+                       f"needed {best['work_ratio']:.2f}× the single-scale work.")
+        else:
+            out.append(f"At {S} px no coarse-to-fine schedule reached the single-scale loss {L:.4f} within its "
+                       f"finest-level cap; the closest ({best['name'][4:]}) stopped at {best['final_loss']:.4f} "
+                       f"({best['gap_to_target'] / L:+.1%}) after {best['seconds']:.0f} s (single scale: "
+                       f"{res['single_time_to_target']:.0f} s), so the goal is not met.")
+        starts = [r["finest_start_loss"] for r in res["runs"][1:] if r.get("finest_start_loss") is not None]
+        if starts:
+            out.append(f"The upsampled coarse result starts the {S} px level at a loss of {min(starts):.2f}–"
+                       f"{max(starts):.2f}, against {res['single_start_loss']:.2f} for the content image that "
+                       f"single scale starts from: "
+                       + ("no head start at all." if min(starts) >= res["single_start_loss"] else
+                          "a small head start." if min(starts) > 0.5 * res["single_start_loss"] else
+                          "a large head start."))
+        spi = {r["name"]: r["sec_per_iteration_by_level"] for r in res["runs"]}
+        coarse = [(v[0], v[-1]) for k, v in spi.items() if k != "single" and len(v) > 1]
+        if coarse:
+            c, f = max(coarse, key=lambda cf: cf[0] / cf[1])
+            out.append(f"Per iteration, the coarsest level cost up to {c:.2f} s against {f:.2f} s at {S} px "
+                       f"(single scale {spi['single'][0]:.2f} s).")
+    m = payload["machine"]
+    loads = [m["loadavg_at_start"][0], m.get("loadavg_at_end", m["loadavg_at_start"])[0]]
+    loads += [r["loadavg_1min_start"] for res in payload["results"] for r in res["runs"]]
+    if max(loads) > (m["cores"] or 1):
+        out.append(f"The machine's load average reached {max(loads):.1f} on {m['cores']} cores during the run: with "
+                   f"{m['torch_threads']} torch threads on a busy machine every parallel operation waits for a "
+                   "descheduled thread, a roughly fixed cost per operation that makes small pyramid levels nearly "
+                   "as slow per iteration as large ones and so penalises coarse-to-fine; the work ratio column is "
+                   "the load-independent comparison.")
+    return " ".join(out)
 
 
 if __name__ == "__main__":
