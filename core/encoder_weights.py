@@ -191,7 +191,10 @@ def _convs_from_torchvision(state: dict[str, torch.Tensor], path: Path) -> tuple
         )
     convs = {}
     for name, idx in zip(conv_names(architecture), indices):
-        convs[name] = (state[f"features.{idx}.weight"].float(), state[f"features.{idx}.bias"].float())
+        try:
+            convs[name] = (state[f"features.{idx}.weight"].float(), state[f"features.{idx}.bias"].float())
+        except KeyError as exc:
+            raise ModelError(f"{path}: {exc.args[0]} is missing (layer {name})") from None
     return architecture, convs
 
 
@@ -231,16 +234,20 @@ def _load_cached(path_str: str, kind: str, mtime_ns: int) -> EncoderWeights:
         architecture, convs = _convs_from_torchvision(state, path)
         prep, ceil = TORCHVISION_PREPROCESSING, False
     elif suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            architecture = meta.get("architecture", "vgg16")
-            convs = {
-                name: (f.get_tensor(f"{name}.weight").float(), f.get_tensor(f"{name}.bias").float())
-                for name in conv_names(architecture)
-                if f"{name}.weight" in f.keys()
-            }
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                architecture = meta.get("architecture", "vgg16")
+                keys = set(f.keys())
+                convs = {
+                    name: (f.get_tensor(f"{name}.weight").float(), f.get_tensor(f"{name}.bias").float())
+                    for name in conv_names(architecture)
+                    if f"{name}.weight" in keys and f"{name}.bias" in keys
+                }
+        except (SafetensorError, OSError) as exc:
+            raise ModelError(f"{path} is not a readable .safetensors file: {exc}") from exc
         if meta.get("preprocessing", "hed") == "hed":
             prep, ceil = HED_PREPROCESSING, True
         else:
@@ -263,6 +270,7 @@ def load_encoder_weights(path: str | os.PathLike | None = None) -> EncoderWeight
         ModelError: The file has an unexpected layout or would need unpickling.
     """
     found, kind = find_encoder_weights(path)
+    verify_file(found)  # by the name given: a link named like a registered file is checked too
     return _load_cached(str(found.resolve()), kind, found.stat().st_mtime_ns)
 
 

@@ -43,6 +43,9 @@ def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     f = features.float().reshape(b, c, h * w)
     if mask is None:
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+    if mask.dim() != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != (h, w) or mask.shape[0] not in (1, b):
+        raise InputError(f"gram_matrix: mask must be (B or 1, 1, {h}, {w}) for features {tuple(features.shape)}, "
+                         f"got {tuple(mask.shape)}")
     m = mask.float().reshape(mask.shape[0], 1, h * w)
     denom = (m.sum(dim=2, keepdim=True) * c).clamp_min(1e-8)
     return torch.bmm(f * m, f.transpose(1, 2)) / denom
@@ -77,6 +80,8 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
         ``image``: ``(B, C, H, W)`` with ``H, W >= 2``.
     """
     _check_features(image, "total_variation")
+    if image.shape[-2] < 2 or image.shape[-1] < 2:
+        raise InputError(f"total_variation needs H, W >= 2, got shape {tuple(image.shape)}")
     dh = image[:, :, 1:, :] - image[:, :, :-1, :]
     dw = image[:, :, :, 1:] - image[:, :, :, :-1]
     return dh.pow(2).mean() + dw.pow(2).mean()

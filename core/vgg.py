@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .encoder_weights import EncoderWeights, VGG_BLOCKS, load_encoder_weights
+from .encoder_weights import VGG_BLOCKS, EncoderWeights, find_encoder_weights, load_encoder_weights
 from .errors import InputError
 
 
@@ -130,7 +130,7 @@ class MultiLayerEncoder(nn.Module):
 
 
 @lru_cache(maxsize=4)
-def _cached_encoder(path: str | None, pooling: str, device: str) -> MultiLayerEncoder:
+def _cached_encoder(path: str, mtime_ns: int, pooling: str, device: str) -> MultiLayerEncoder:
     return MultiLayerEncoder(load_encoder_weights(path), pooling=pooling).to(device)
 
 
@@ -151,5 +151,5 @@ def get_encoder(
         WeightsNotFoundError, HashMismatchError, ModelError: see
             :func:`core.encoder_weights.load_encoder_weights`.
     """
-    path = None if weights_path is None else str(weights_path)
-    return _cached_encoder(path, pooling, str(torch.device(device)))
+    found, _ = find_encoder_weights(weights_path)  # resolved now, so a changed source is seen
+    return _cached_encoder(str(found), found.stat().st_mtime_ns, pooling, str(torch.device(device)))

