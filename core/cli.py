@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import Cancelled, NSTError
@@ -43,7 +44,13 @@ def _add_stylize(sub) -> None:
     p.add_argument("content", type=Path, help="content image (PNG, JPEG, TIFF, EXR)")
     p.add_argument("styles", type=Path, nargs="*", metavar="STYLE", help="style image(s) for --method gatys")
     p.add_argument("-o", "--output", type=Path, required=True, help="output file; extension picks the format")
-    p.add_argument("--method", default="gatys", choices=["gatys"], help="stylisation method (default gatys)")
+    p.add_argument("--method", default="gatys", choices=["gatys", "stylebank"],
+                   help="stylisation method (default gatys)")
+    p.add_argument("--model", type=Path, default=None,
+                   help="StyleBank model folder (default: the vendored model)")
+    p.add_argument("--style", dest="style_names", action="append", default=[], metavar="NAME",
+                   help="StyleBank style to apply; repeat to fuse several")
+    p.add_argument("--strength", type=float, default=1.0, help="StyleBank: 0 = photo, 1 = full style")
     p.add_argument("--size", type=_positive_int, default=512, help="long side of the result in px (default 512)")
     p.add_argument("--iterations", type=_positive_int, default=GatysConfig.iterations,
                    help=f"iterations at the coarsest level (default {GatysConfig.iterations})")
@@ -114,29 +121,13 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         device=args.device,
         encoder_weights=args.encoder_weights,
         gatys=config,
+        model=args.model,
+        style_names=tuple(args.style_names),
+        strength=args.strength,
         bit_depth=args.bit_depth,
     )
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=0, unit="it", desc="stylize", file=sys.stderr, dynamic_ncols=True, leave=False)
-
-    def progress(event) -> bool:
-        if bar is not None:
-            bar.total = event.total
-            bar.n = event.step
-            bar.set_description(event.stage, refresh=False)
-            if event.loss is not None:
-                bar.set_postfix(loss=f"{event.loss:.4g}", refresh=False)
-            bar.refresh()
-        return True
-
-    try:
+    with _progress_bar("stylize", args.quiet) as progress:
         outcome = run_stylize(request, progress)
-    finally:
-        if bar is not None:
-            bar.close()
     if args.json:
         print(json.dumps({
             "output": str(outcome.output),
@@ -150,6 +141,134 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     else:
         print(f"wrote {outcome.output} ({outcome.size[1]}×{outcome.size[0]}, {outcome.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+@contextmanager
+def _progress_bar(desc: str, quiet: bool):
+    """A progress callback drawing a tqdm bar on stderr (nothing when ``quiet``)."""
+    if quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="it", desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def progress(event) -> bool:
+        bar.total = event.total
+        bar.n = event.step
+        bar.set_description(event.stage, refresh=False)
+        if event.loss is not None:
+            bar.set_postfix(loss=f"{event.loss:.4g}", refresh=False)
+        bar.refresh()
+        return True
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _train_config(args: argparse.Namespace, **overrides):
+    from .stylebank_train import TrainConfig
+
+    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width",
+                                            "content_weight", "style_weight", "tv_weight", "checkpoint_every",
+                                            "seed") if getattr(args, k, None) is not None}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _cmd_stylebank_train(args: argparse.Namespace) -> int:
+    from .device import resolve_device
+    from .stylebank_train import parse_style_specs, train
+    from .vgg import get_encoder
+
+    styles = parse_style_specs(args.style)
+    device = resolve_device(args.device)
+    vgg = get_encoder(args.encoder_weights, device=device)
+    with _progress_bar("train", args.quiet) as progress:
+        result = train(args.content_dir, styles, args.out, vgg, config=_train_config(args), resume=args.resume,
+                       device=device, progress=progress)
+    _report(args, {"model": str(result.model_dir), "steps": result.steps_done, "seconds": round(result.seconds, 1),
+                   "losses": result.last_losses}, f"trained {result.model_dir} ({result.steps_done} steps)")
+    return 0
+
+
+def _cmd_stylebank_add(args: argparse.Namespace) -> int:
+    from .device import resolve_device
+    from .stylebank_train import add_style, parse_style_specs
+    from .vgg import get_encoder
+
+    (name, image), = parse_style_specs([args.style]).items()
+    device = resolve_device(args.device)
+    vgg = get_encoder(args.encoder_weights, device=device)
+    config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
+    with _progress_bar(f"add-style {name}", args.quiet) as progress:
+        result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, device=device,
+                           progress=progress)
+    _report(args, {"model": str(result.model_dir), "style": name, "steps": result.steps_done,
+                   "seconds": round(result.seconds, 1), "losses": result.last_losses},
+            f"added {name!r} to {result.model_dir} in {result.seconds:.0f} s")
+    return 0
+
+
+def _cmd_stylebank_list(args: argparse.Namespace) -> int:
+    from .stylebank_model import DEFAULT_MODEL_DIR, read_manifest
+
+    manifest = read_manifest(args.model_dir or DEFAULT_MODEL_DIR)
+    styles = manifest.get("styles", {})
+    _report(args, {"model": str(args.model_dir or DEFAULT_MODEL_DIR), "width": manifest.get("width"),
+                   "styles": styles}, "\n".join(styles) if styles else "(no styles)")
+    return 0
+
+
+def _report(args: argparse.Namespace, data: dict, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data))
+    else:
+        print(text)
+
+
+def _add_stylebank(sub) -> None:
+    p = sub.add_parser("stylebank", help="train StyleBank models, add styles, list styles")
+    cmds = p.add_subparsers(dest="stylebank_command", required=True, parser_class=_Parser)
+
+    def training_options(q, steps_help: str) -> None:
+        q.add_argument("--content-dir", type=Path, required=True, help="folder of content photos")
+        q.add_argument("--size", type=int, default=None, help="training crop side (default 192)")
+        q.add_argument("--batch-size", type=int, default=None)
+        q.add_argument("--steps", type=int, default=None, help=steps_help)
+        q.add_argument("--lr", type=float, default=None)
+        q.add_argument("--content-weight", type=float, default=None)
+        q.add_argument("--style-weight", type=float, default=None)
+        q.add_argument("--tv-weight", type=float, default=None)
+        q.add_argument("--checkpoint-every", type=int, default=None)
+        q.add_argument("--seed", type=int, default=None)
+        q.add_argument("--device", default="auto")
+        q.add_argument("--encoder-weights", type=Path, default=None, help="loss network weights")
+        q.add_argument("--json", action="store_true")
+        q.add_argument("--quiet", action="store_true")
+
+    t = cmds.add_parser("train", help="train E, D and a bank per style (T+1)")
+    t.add_argument("--style", action="append", required=True, metavar="NAME=IMAGE")
+    t.add_argument("--out", type=Path, required=True, help="model folder")
+    t.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
+    t.add_argument("--t", type=int, default=None, help="stylising steps per auto-encoder step (default 2)")
+    t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 200)")
+    t.add_argument("--width", type=int, default=None, help="network width (default 16)")
+    training_options(t, "steps after the warm-up (default 4000)")
+    t.set_defaults(func=_cmd_stylebank_train)
+
+    a = cmds.add_parser("add-style", help="learn one new style with E and D frozen")
+    a.add_argument("model_dir", type=Path)
+    a.add_argument("style", metavar="NAME=IMAGE")
+    training_options(a, "steps (default 1000)")
+    a.set_defaults(func=_cmd_stylebank_add)
+
+    ls = cmds.add_parser("list", help="list a model's styles")
+    ls.add_argument("model_dir", type=Path, nargs="?", default=None)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_cmd_stylebank_list)
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -181,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m core", description="Neural style transfer for Blender artists.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_stylize(sub)
+    _add_stylebank(sub)
     d = sub.add_parser("doctor", help="check dependencies and encoder weights")
     d.add_argument("--encoder-weights", type=Path, default=None)
     d.add_argument("--json", action="store_true")

@@ -23,7 +23,7 @@ from .requests import StylizeRequest
 from .resize import resize, size_for_long_side
 from .vgg import get_encoder
 
-METHODS = ("gatys",)
+METHODS = ("gatys", "stylebank")
 
 
 @dataclass
@@ -114,17 +114,31 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     start = time.perf_counter()
     if request.method not in METHODS:
         raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
-    if not request.styles:
-        raise InputError("the gatys method needs at least one style image")
-    if request.masks and len(request.masks) != len(request.styles):
-        raise InputError(f"{len(request.masks)} masks for {len(request.styles)} styles; give one mask per style")
-    if request.style_weights is not None and len(request.style_weights) != len(request.styles):
+    if request.method == "gatys":
+        if not request.styles:
+            raise InputError("the gatys method needs at least one style image")
+        n_styles = len(request.styles)
+    else:
+        if request.styles:
+            raise InputError("--method stylebank takes style names (--style NAME), not style images")
+        if not request.style_names:
+            raise InputError("--method stylebank needs at least one --style NAME (see `python -m core stylebank list`)")
+        n_styles = len(request.style_names)
+    if request.masks and len(request.masks) != n_styles:
+        raise InputError(f"{len(request.masks)} masks for {n_styles} styles; give one mask per style")
+    if request.style_weights is not None and len(request.style_weights) != n_styles:
         raise InputError(
-            f"{len(request.style_weights)} style weights for {len(request.styles)} styles; give one weight per style"
+            f"{len(request.style_weights)} style weights for {n_styles} styles; give one weight per style"
         )
     output = Path(request.output)
     check_output_path(output, [Path(request.content), *map(Path, request.styles), *map(Path, request.masks)])
     request.gatys.validate()
+    device = resolve_device(request.device)
+    net = None
+    if request.method == "stylebank":  # load (and hash-check) the model before reading images
+        from .stylebank_model import load_model
+
+        net, _ = load_model(request.model, list(request.style_names), device=device)
 
     content = read_image(request.content)
     styles = [read_image(p).srgb() for p in request.styles]
@@ -134,8 +148,21 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     size = (h, w) if request.size is None else size_for_long_side(h, w, request.size)
     content_rgb = resize(content.srgb(), size)
     masks = None if masks is None else [resize(m, size).clamp(0, 1) for m in masks]
+    alpha = None if content.alpha is None else resize(content.alpha, size).clamp(0, 1)
+    bit_depth = _output_bit_depth(request, content)
 
-    device = resolve_device(request.device)
+    if net is not None:
+        from .stylebank_infer import stylize_stylebank
+
+        result = stylize_stylebank(net, content_rgb, list(request.style_names), weights=request.style_weights,
+                                   masks=masks, strength=request.strength, device=device)
+        written = write_image(output, result.image, alpha, colorspace="srgb", bit_depth=bit_depth)
+        return StylizeOutcome(output=written, seconds=time.perf_counter() - start, losses={}, size=size,
+                              device=str(device),
+                              details={"styles": list(request.style_names), "weights": result.weights,
+                                       "strength": request.strength, "model": str(request.model or "vendored"),
+                                       "solve_seconds": result.seconds})
+
     encoder = get_encoder(request.encoder_weights, pooling=request.gatys.pooling, device=device)
     result = stylize_gatys(
         content_rgb,
@@ -146,9 +173,7 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
         masks=masks,
         progress=progress,
     )
-    alpha = None if content.alpha is None else resize(content.alpha, size).clamp(0, 1)
-    written = write_image(output, result.image, alpha, colorspace="srgb",
-                          bit_depth=_output_bit_depth(request, content))
+    written = write_image(output, result.image, alpha, colorspace="srgb", bit_depth=bit_depth)
     return StylizeOutcome(
         output=written,
         seconds=time.perf_counter() - start,

@@ -1,0 +1,116 @@
+"""StyleBank network: a shared encoder E, one filter bank K_i per style, a shared decoder D.
+
+Stylising branch: ``O_i = D(K_i(E(I)))``; identity (auto-encoder) branch: ``O = D(E(I))``.
+Because E and D are shared and every style lives only in its bank, a new style is learned by
+training a new bank with E and D frozen, and styles can be fused by combining the banks' outputs
+in feature space (linearly, or per region with masks).
+
+Architecture (width ``w``, the paper uses ``w = 32``):
+
+- E: conv 9×9 (w), conv 3×3 stride 2 (2w), conv 3×3 stride 2 (4w); each instance norm + ReLU.
+- K_i: three conv 3×3 (4w → 4w), each instance norm + ReLU.
+- D: ×2 nearest upsample + conv 3×3 (2w), ×2 upsample + conv 3×3 (w), each instance norm + ReLU,
+  then conv 9×9 → 3 and a sigmoid, so the output is display sRGB in [0, 1].
+
+Upsample-then-convolve instead of transposed convolutions avoids checkerboard artefacts.
+
+Reference: Chen et al., "StyleBank: An Explicit Representation for Neural Image Style Transfer",
+CVPR 2017.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import InputError
+
+#: Input sides must be multiples of this (two stride-2 convolutions); inputs are padded to it.
+SIZE_MULTIPLE = 4
+
+
+def _conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReflectionPad2d(kernel // 2),
+        nn.Conv2d(c_in, c_out, kernel, stride),
+        nn.InstanceNorm2d(c_out, affine=True),
+        nn.ReLU(inplace=True),
+    )
+
+
+class Encoder(nn.Module):
+    """E: image ``(B, 3, H, W)`` in [0, 1] → features ``(B, 4w, H/4, W/4)``."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            _conv_block(3, width, 9), _conv_block(width, 2 * width, 3, 2), _conv_block(2 * width, 4 * width, 3, 2)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x * 2.0 - 1.0)
+
+
+class Bank(nn.Module):
+    """K_i: one style's filter bank, features → stylised features of the same shape."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        c = 4 * width
+        self.layers = nn.Sequential(_conv_block(c, c, 3), _conv_block(c, c, 3), _conv_block(c, c, 3))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        return self.layers(f)
+
+
+class Decoder(nn.Module):
+    """D: features ``(B, 4w, h, w)`` → image ``(B, 3, 4h, 4w)`` in [0, 1]."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.up1 = _conv_block(4 * width, 2 * width, 3)
+        self.up2 = _conv_block(2 * width, width, 3)
+        self.out = nn.Sequential(nn.ReflectionPad2d(4), nn.Conv2d(width, 3, 9))
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        f = self.up1(F.interpolate(f, scale_factor=2, mode="nearest"))
+        f = self.up2(F.interpolate(f, scale_factor=2, mode="nearest"))
+        return torch.sigmoid(self.out(f))
+
+
+class StyleBankNet(nn.Module):
+    """E, D and a dictionary of named banks.
+
+    Args:
+        width: Base channel count ``w`` (E/D widths ``w, 2w, 4w``).
+        styles: Names of the banks to create (random init).
+    """
+
+    def __init__(self, width: int = 16, styles: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.width = width
+        self.encoder = Encoder(width)
+        self.decoder = Decoder(width)
+        self.banks = nn.ModuleDict({name: Bank(width) for name in styles})
+
+    @property
+    def styles(self) -> list[str]:
+        """Names of the banks, in insertion order."""
+        return list(self.banks.keys())
+
+    def add_bank(self, name: str) -> Bank:
+        """Create a new randomly initialised bank on the model's device."""
+        if name in self.banks:
+            raise InputError(f"style {name!r} already exists in this model")
+        device = next(self.encoder.parameters()).device
+        self.banks[name] = Bank(self.width).to(device)
+        return self.banks[name]
+
+    def stylise(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        """Stylising branch for one style (training path, no padding)."""
+        return self.decoder(self.banks[name](self.encoder(x)))
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Identity (auto-encoder) branch (training path, no padding)."""
+        return self.decoder(self.encoder(x))
