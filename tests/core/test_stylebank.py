@@ -222,3 +222,41 @@ def test_add_style_trains_only_the_new_bank(encoder, content_dir, style_files, t
     with pytest.raises(InputError, match="invalid style name"):
         add_style(model, "../evil", style_files[2], content_dir, encoder, config=TINY)
     assert (model / BASE_FILE).read_bytes() == before[Path(BASE_FILE)]
+
+
+def test_cli_stylebank_contract(net, tmp_path, capsys):
+    from core.cli import main
+
+    model = tmp_path / "m"
+    save_model(net, model)
+    content = tmp_path / "photo.png"
+    write_image(content, photo("coffee", 40))
+    out = tmp_path / "out.png"
+    base = ["stylize", str(content), "-o", str(out), "--method", "stylebank", "--model", str(model), "--quiet"]
+    assert main(base + ["--style", "a", "--style", "b", "--style-weights", "3", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["weights"] == [0.75, 0.25] and report["styles"] == ["a", "b"] and out.exists()
+    out.unlink()
+    mask = tmp_path / "mask.png"
+    write_image(mask, torch.ones(1, 3, 10, 10))
+    bank = model / "banks" / "c.safetensors"
+    bank.write_bytes(b"garbage")
+    cases = [
+        (["--style", "zzz"], "unknown style"),
+        (["--style", "a", "--style-weights", "1", "2"], "one weight per style"),
+        (["--style", "a", "--style", "b", "--mask", str(mask)], "one mask per style"),
+        (["--style", "a", "--mask", str(mask)], "masks must match"),
+        (["--style", "c"], "sha256"),
+        (["--style", "../../x"], "invalid style name"),
+        ([], "needs at least one --style"),
+        (["--style", "a", "--strength", "2"], "strength"),
+    ]
+    for extra, words in cases:
+        code = main(base + extra)
+        err = capsys.readouterr().err
+        assert code != 0 and err.startswith("error: ") and words in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    code = main(["stylize", str(content), str(mask), "-o", str(out), "--method", "stylebank", "--style", "a",
+                 "--model", str(model), "--quiet"])
+    assert code != 0 and "style names" in capsys.readouterr().err
