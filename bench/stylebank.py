@@ -467,7 +467,8 @@ def measure_add_style(model_dir: Path, manifest: dict, image: Path, args, workdi
     bank_file = copy / "banks" / f"{name}.safetensors"
     extrap = setup + save + DEFAULT_ADD_STEPS * step_mean
     out = {
-        "device": device, "hardware": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "device": device,
+        "hardware": torch.cuda.get_device_name(0) if device == "cuda" else _machine(args.threads)["cpu"],
         "threads": torch.get_num_threads() if device == "cpu" else None,
         "style": name, "image": image.name, "steps": cfg.steps, "size": cfg.size, "batch_size": cfg.batch_size,
         "content_dir": str(content), "content_photos": n_content,
@@ -648,7 +649,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     q = a.quick
     a.sizes = [_parse_size(s) for s in (a.sizes or (["128x128", "192x108"] if q else ["512x512", "1920x1080"]))]
-    a.latency_images = a.latency_images or (2 if q else 3)
+    a.latency_images = a.latency_images or (1 if q else 3)
     a.repeats = a.repeats or (5 if q else 7)
     a.images = a.images or (2 if q else 5)
     a.quality_size = a.quality_size if a.quality_size is not None else (160 if q else 0)
@@ -670,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     section_path = out.with_name(out.stem + "_section.md")
     sample_prefix = out.with_name(out.stem + "_sample")
     model_src = (args.model or _default_model()).resolve()
+    if not (model_src / "model.toml").is_file():
+        raise SystemExit(f"{model_src} is not a StyleBank model folder (no model.toml); pass --model DIR")
     started = time.perf_counter()
     load_start = _loadavg()
     if load_start and load_start[0] > 0.5 * (os.cpu_count() or 1):

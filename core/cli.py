@@ -172,7 +172,8 @@ def _train_config(args: argparse.Namespace, **overrides):
     from .stylebank_train import TrainConfig
 
     values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width",
-                                            "content_weight", "style_weight", "tv_weight", "checkpoint_every",
+                                            "content_weight", "style_weight", "tv_weight", "identity_weight",
+                                            "checkpoint_every",
                                             "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
     return TrainConfig(**values)
@@ -242,6 +243,7 @@ def _add_stylebank(sub) -> None:
         q.add_argument("--content-weight", type=float, default=None)
         q.add_argument("--style-weight", type=float, default=None)
         q.add_argument("--tv-weight", type=float, default=None)
+        q.add_argument("--identity-weight", type=float, default=None, help="auto-encoder loss weight")
         q.add_argument("--checkpoint-every", type=int, default=None)
         q.add_argument("--seed", type=int, default=None)
         q.add_argument("--device", default="auto")
@@ -254,7 +256,7 @@ def _add_stylebank(sub) -> None:
     t.add_argument("--out", type=Path, required=True, help="model folder")
     t.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
     t.add_argument("--t", type=int, default=None, help="stylising steps per auto-encoder step (default 2)")
-    t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 200)")
+    t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 500)")
     t.add_argument("--width", type=int, default=None, help="network width (default 16)")
     training_options(t, "steps after the warm-up (default 4000)")
     t.set_defaults(func=_cmd_stylebank_train)

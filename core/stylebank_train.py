@@ -72,13 +72,13 @@ class TrainConfig:
     batch_size: int = 4
     steps: int = 4000
     t: int = 2
-    ae_warmup: int = 200
+    ae_warmup: int = 500
     lr: float = 1e-3
     width: int = 16
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 5.0
     tv_weight: float = 10.0
-    identity_weight: float = 1.0
+    identity_weight: float = 100.0
     content_layers: tuple[str, ...] = ("relu3_3",)
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
     style_size: int = 256
