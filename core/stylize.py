@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .device import resolve_device
-from .errors import InputError, OutputError
+from .errors import ImageTooLargeError, InputError, OutputError
 from .gatys import stylize_gatys
 from .image_io import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
 from .progress import ProgressCallback
@@ -152,7 +152,14 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     bit_depth = _output_bit_depth(request, content)
 
     if net is not None:
+        from .gatys import MAX_LONG_SIDE, MIN_SIDE
         from .stylebank_infer import stylize_stylebank
+
+        if max(size) > MAX_LONG_SIDE:
+            raise ImageTooLargeError(f"working size {size[1]}×{size[0]} exceeds the {MAX_LONG_SIDE} px limit; "
+                                     "pass a smaller --size")
+        if min(size) < MIN_SIDE:
+            raise InputError(f"working size {size[1]}×{size[0]} is too small; each side needs at least {MIN_SIDE} px")
 
         result = stylize_stylebank(net, content_rgb, list(request.style_names), weights=request.style_weights,
                                    masks=masks, strength=request.strength, device=device)
