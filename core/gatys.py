@@ -77,6 +77,8 @@ class GatysConfig:
         memory_budget_mb: Peak memory for one solve; ``None`` → 4096 MB on CPU, 60 % of free on CUDA.
         pooling: Encoder pooling, ``"max"`` or ``"avg"``.
         target_loss: Stop the finest level once the total loss falls to this value.
+        detail_transfer: How much of the content's missing octave is added when a coarser result is
+            upsampled (0 = plain upsampling).
     """
 
     content_layers: tuple[str, ...] = ("relu4_2",)
@@ -100,6 +102,7 @@ class GatysConfig:
     memory_budget_mb: int | None = None
     pooling: str = "max"
     target_loss: float | None = None
+    detail_transfer: float = 1.0
 
     def validate(self) -> None:
         """Raise :class:`InputError` for out-of-range settings."""
@@ -340,6 +343,21 @@ def _initial_image(cfg: GatysConfig, content: torch.Tensor, style: torch.Tensor)
     return noise
 
 
+def _upsample_with_detail(x: torch.Tensor, content: torch.Tensor, detail: float) -> torch.Tensor:
+    """Upsample the coarser level's result to ``content``'s size and add the content's missing octave.
+
+    The upsampled picture lacks the detail of the finer level; adding ``detail`` times the content's
+    band-pass residual (``content − up(down(content))``, a Laplacian-pyramid level) gives the fine solve
+    sharp edges to start from instead of a blur.
+    """
+    size = tuple(content.shape[-2:])
+    up = resize(x, size)
+    if detail <= 0:
+        return up
+    low = resize(resize(content, tuple(x.shape[-2:])), size)
+    return (up + detail * (content - low)).clamp(0.0, 1.0)
+
+
 def check_size(height: int, width: int, cfg: GatysConfig, budget_mb: int) -> None:
     """Refuse sizes that are too small, too large, or too large without tiling.
 
@@ -440,7 +458,10 @@ def stylize_gatys(
     for k, (size, steps, tiles) in enumerate(plan):
         level_content = resize(work_content, size)
         targets = _level_targets(encoder, config, work_styles, size, budget_px, amp)
-        x = _initial_image(config, level_content, work_styles[0].image) if x is None else resize(x, size)
+        if x is None:
+            x = _initial_image(config, level_content, work_styles[0].image)
+        else:
+            x = _upsample_with_detail(x, level_content, config.detail_transfer)
         stage = f"level {k + 1}/{len(plan)} ({size[1]}×{size[0]})"
         finest = k == len(plan) - 1
         target_loss = config.target_loss if finest else None

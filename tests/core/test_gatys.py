@@ -174,3 +174,15 @@ def test_bad_arguments_are_clear_errors(encoder):
     with pytest.raises(ImageTooLargeError, match="without tiling"):
         check_size(8000, 8000, GatysConfig(allow_tiling=False), 4096)
     check_size(8000, 8000, GatysConfig(), 4096)  # fine with tiling
+
+
+def test_upsampling_adds_back_the_content_octave():
+    from core.gatys import _upsample_with_detail
+    from core.resize import resize
+
+    content = photo("astronaut", 64)
+    coarse = resize(content, (32, 32))
+    assert torch.allclose(_upsample_with_detail(coarse, content, 1.0), content, atol=1e-5)  # nothing lost
+    plain = _upsample_with_detail(coarse, content, 0.0)
+    assert torch.equal(plain, resize(coarse, (64, 64)))
+    assert float((plain - content).abs().mean()) > 0.01  # plain upsampling is blurrier
