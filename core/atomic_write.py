@@ -59,6 +59,9 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp)
+        # Some writers (safetensors, mkstemp) create 0600 files; give the result the mode a plain
+        # open() would, so frames and models stay readable by other users and render nodes.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, dest)
     except BaseException as exc:
         _remove_quietly(tmp)
@@ -66,6 +69,18 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
             raise _output_error(exc, dest) from exc
         raise
     _fsync_dir(dest.parent)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux ``/proc``; 0o022 elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 def atomic_write_bytes(dest: str | os.PathLike[str], data: bytes) -> Path:

@@ -146,3 +146,17 @@ def test_folder_creation_failure_is_output_error(tmp_path: Path) -> None:
     blocker.write_bytes(b"")
     with pytest.raises(OutputError, match="cannot write"):
         atomic_write_bytes(blocker / "sub" / "out.bin", b"data")
+
+
+def test_result_gets_the_normal_file_mode_even_if_the_writer_made_it_private(tmp_path):
+    import os
+    import stat
+
+    from core.atomic_write import _umask, atomic_path
+
+    dest = tmp_path / "model.bin"
+    with atomic_path(dest) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)  # like safetensors / mkstemp
+        os.write(fd, b"x")
+        os.close(fd)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~_umask()
