@@ -212,8 +212,54 @@ def calibrate_one(cfg: dict) -> dict:
 # Parent: orchestration, analysis, output
 # --------------------------------------------------------------------------------------------
 
+class Checkpoint:
+    """Finished configurations of an interrupted run, keyed by their settings and core's fingerprint.
+
+    Every finished configuration is appended to a file in the temp directory; with ``--resume`` a
+    configuration whose settings and ``core/gatys.py`` fingerprint match is taken from it instead of
+    being run again. A run that completes deletes the file.
+    """
+
+    def __init__(self, path: Path, resume: bool) -> None:
+        self.path, self.resume = path, resume
+        self.done: dict[str, dict] = {}
+        if resume and path.exists():
+            self.done = json.loads(path.read_text())
+        elif path.exists():
+            path.unlink()
+
+    @staticmethod
+    def key(cfg: dict) -> str:
+        return core_fingerprint() + "|" + json.dumps(cfg, sort_keys=True)
+
+    def get(self, cfg: dict) -> dict | None:
+        return self.done.get(self.key(cfg)) if self.resume else None
+
+    def put(self, cfg: dict, result: dict) -> None:
+        self.done[self.key(cfg)] = result
+        atomic_write_text(self.path, json.dumps(self.done))
+
+    def finish(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+
+
+CHECKPOINT: Checkpoint | None = None
+
+
 def spawn(cfg: dict) -> dict:
     """Run ``cfg`` in a fresh interpreter (so ``ru_maxrss`` is its own) and return its result."""
+    if CHECKPOINT is not None and (cached := CHECKPOINT.get(cfg)) is not None:
+        print(f"(reusing {cfg.get('name', cfg.get('mode'))} at {cfg.get('size', cfg.get('sides'))} px from "
+              f"{CHECKPOINT.path})", flush=True)
+        return cached
+    result = _spawn(cfg)
+    if CHECKPOINT is not None:
+        CHECKPOINT.put(cfg, result)
+    return result
+
+
+def _spawn(cfg: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         cfg = dict(cfg, result_path=str(out))
@@ -589,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 96 px, few iterations, no docs update")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/gatys.json)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse configurations finished by an interrupted run (same settings and core/gatys.py)")
     ap.add_argument("--render", action="store_true", help="only rebuild the table and docs from the results JSON")
     ap.add_argument("--one", metavar="CONFIG_JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -628,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, flush=True)
 
+    global CHECKPOINT
+    CHECKPOINT = Checkpoint(Path(tempfile.gettempdir()) / f"{out.stem}.partial.json", args.resume)
     machine = machine_info(args.threads)
     log(f"machine: {machine_line(machine)}; load average {machine['loadavg_at_start']}")
     started = time.time()
@@ -651,6 +701,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out, json.dumps(payload, indent=1) + "\n")  # after every size: partial results survive
     if len(core_versions(results)) > 1:
         log(f"WARNING: core/gatys.py changed during the run ({core_versions(results)}); the runs are not comparable")
+    CHECKPOINT.finish()
     log("\n" + table(results))
     log(f"\nresults: {out}")
     if write_docs:

@@ -8,7 +8,7 @@ Given encoder features ``f = E(I)`` and the banks' outputs ``K_i(f)``:
   the unstylised ``f`` where no mask does (coverage ``c = min(Σ_i m_i, 1)`` blends the two);
 - strength ``s``: ``F' = s·F + (1 − s)·f``, between the identity branch (0) and the style (1).
 
-Inputs of any size are reflection-padded to a multiple of 4 and the result is cropped back.
+Inputs of any size are reflection-padded to a multiple of 8 (``SIZE_MULTIPLE``) and the result is cropped back.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .errors import InputError
-from .stylebank_net import SIZE_MULTIPLE, StyleBankNet
+from .stylebank_net import MIN_SIZE, SIZE_MULTIPLE, StyleBankNet
 
 
 def normalise_weights(weights: list[float] | None, count: int) -> list[float]:
@@ -106,7 +106,7 @@ def stylebank_forward(
         for i, m in enumerate(masks):
             if m.dim() != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != (h, wd):
                 raise InputError(f"mask {i + 1} is {tuple(m.shape)}; expected (B or 1, 1, {h}, {wd})")
-    ph, pw = (-h) % SIZE_MULTIPLE, (-wd) % SIZE_MULTIPLE
+    ph, pw = max((-h) % SIZE_MULTIPLE, MIN_SIZE - h), max((-wd) % SIZE_MULTIPLE, MIN_SIZE - wd)
     mode = "reflect" if min(h, wd) > max(ph, pw) else "replicate"
     x = F.pad(image, (0, pw, 0, ph), mode=mode) if (ph or pw) else image
     feats = net.encoder(x)

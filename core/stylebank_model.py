@@ -27,7 +27,9 @@ from .errors import HashMismatchError, InputError, ModelError
 from .registry import VENDORED_DIR, sha256_of
 from .stylebank_net import StyleBankNet
 
-FORMAT = "stylebank/1"
+#: ``stylebank/2``: the lean architecture of :mod:`core.stylebank_net` (1/8 bottleneck, pixel-shuffle
+#: output). ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error.
+FORMAT = "stylebank/2"
 MANIFEST = "model.toml"
 BASE_FILE = "base.safetensors"
 BANK_DIR = "banks"

@@ -42,7 +42,7 @@ from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .progress import ProgressCallback, ProgressTracker
 from .resize import resize, resize_long_side
 from .stylebank_model import check_style_name, load_model, read_manifest, save_model
-from .stylebank_net import StyleBankNet
+from .stylebank_net import SIZE_MULTIPLE, StyleBankNet
 from .vgg import MultiLayerEncoder
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +90,8 @@ class TrainConfig:
         for name in ("size", "batch_size", "t", "width", "checkpoint_every", "style_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.size % 4:
-            raise InputError(f"size must be a multiple of 4, got {self.size}")
+        if self.size % SIZE_MULTIPLE:
+            raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
         if self.steps < 0 or self.ae_warmup < 0:
             raise InputError("steps and ae_warmup must be ≥ 0")
 
