@@ -215,6 +215,25 @@ def _encode_grams(
     return {name: sums[name] / counts[name] for name in layers}
 
 
+@dataclass(frozen=True)
+class TemporalTarget:
+    """A temporal consistency term for video: stay close to the previous frame's warped result.
+
+    The loss is ``strength · Σ w ⊙ (x − image)² / (3 Σ w)`` (Ruder et al., "Artistic style transfer
+    for videos", 2016): ``image`` is the previous stylised frame warped into this one and ``weight``
+    the flow confidence, so occluded and disoccluded pixels are free to take the fresh style.
+
+    Attributes:
+        image: ``(1, 3, H, W)`` warped previous result, display sRGB, at the content's size.
+        weight: ``(1, 1, H, W)`` confidence in [0, 1].
+        strength: Weight of the term relative to the content loss (whose value is ≈ 1 at the start).
+    """
+
+    image: torch.Tensor
+    weight: torch.Tensor
+    strength: float = 1.0
+
+
 def _mean_square(t: torch.Tensor) -> float:
     return max(float(t.float().pow(2).mean()), 1e-12)
 
@@ -223,8 +242,12 @@ class _Objective:
     """The weighted loss of one (tile of a) level, evaluated with one encoder pass."""
 
     def __init__(self, encoder, cfg: GatysConfig, content: torch.Tensor, targets: _LevelTargets,
-                 box: Tile | None, amp) -> None:
+                 box: Tile | None, amp, temporal: TemporalTarget | None = None) -> None:
         self.encoder, self.cfg, self.amp = encoder, cfg, amp
+        self.temporal = None
+        if temporal is not None:
+            crop = (lambda t: t) if box is None else (lambda t: t[:, :, box.y0 : box.y1, box.x0 : box.x1])  # noqa: E731
+            self.temporal = (crop(temporal.image), crop(temporal.weight), temporal.strength)
         self.layers = tuple(dict.fromkeys(cfg.content_layers + cfg.style_layers))
         with torch.no_grad(), amp():
             feats = encoder(content, cfg.content_layers)
@@ -258,8 +281,13 @@ class _Objective:
             "content": float(cfg.content_weight * lc.detach()),
             "style": float(cfg.style_weight * ls.detach()),
             "tv": float(cfg.tv_weight * ltv.detach()),
-            "total": float(total.detach()),
         }
+        if self.temporal is not None:
+            image, weight, strength = self.temporal
+            lt = strength * (weight * (x - image).pow(2)).sum() / (weight.sum() * x.shape[1]).clamp_min(1.0)
+            total = total + lt
+            self.last["temporal"] = float(lt.detach())
+        self.last["total"] = float(total.detach())
         return total
 
 
@@ -389,6 +417,8 @@ def stylize_gatys(
     style_weights: list[float] | None = None,
     masks: list[torch.Tensor] | None = None,
     progress: ProgressCallback | None = None,
+    init_image: torch.Tensor | None = None,
+    temporal: TemporalTarget | None = None,
 ) -> GatysResult:
     """Stylise ``content`` with one or more ``styles`` by optimisation.
 
@@ -400,6 +430,9 @@ def stylize_gatys(
         style_weights: Blend weights, one per style (normalised to sum 1); equal when omitted.
         masks: Optional ``(1, 1, H, W)`` masks in [0, 1], one per style, same size as ``content``.
         progress: Called after every iteration; return ``False`` to cancel.
+        init_image: ``(1, 3, H, W)`` start image, overriding ``config.init`` (resized to the
+            coarsest level): video uses the previous frame's warped result.
+        temporal: Optional :class:`TemporalTarget` at the content's size (resized per level).
 
     Returns:
         :class:`GatysResult` with the stylised image on the CPU.
@@ -458,7 +491,14 @@ def stylize_gatys(
     for k, (size, steps, tiles) in enumerate(plan):
         level_content = resize(work_content, size)
         targets = _level_targets(encoder, config, work_styles, size, budget_px, amp)
-        if x is None:
+        level_temporal = None
+        if temporal is not None:
+            level_temporal = TemporalTarget(resize(temporal.image.to(device, torch.float32), size),
+                                            resize(temporal.weight.to(device, torch.float32), size).clamp(0, 1),
+                                            temporal.strength)
+        if x is None and init_image is not None:
+            x = resize(init_image.to(device, torch.float32), size).clamp(0, 1)
+        elif x is None:
             x = _initial_image(config, level_content, work_styles[0].image)
         else:
             x = _upsample_with_detail(x, level_content, config.detail_transfer)
@@ -466,7 +506,7 @@ def stylize_gatys(
         finest = k == len(plan) - 1
         target_loss = config.target_loss if finest else None
         if len(tiles) == 1:
-            objective = _Objective(encoder, config, level_content, targets, None, amp)
+            objective = _Objective(encoder, config, level_content, targets, None, amp, level_temporal)
             x, done = _optimise(x, objective, steps, config, tracker, stage, target_loss)
             losses = objective.last
         else:
@@ -475,7 +515,7 @@ def stylize_gatys(
             done, tile_losses = 0, []
             for i, t in enumerate(tiles):
                 crop = lambda img: img[:, :, t.y0 : t.y1, t.x0 : t.x1]  # noqa: E731
-                objective = _Objective(encoder, config, crop(level_content), targets, t, amp)
+                objective = _Objective(encoder, config, crop(level_content), targets, t, amp, level_temporal)
                 xt, n = _optimise(crop(x), objective, steps, config, tracker, f"{stage} tile {i + 1}/{len(tiles)}",
                                   None)
                 blender.add(t, xt)

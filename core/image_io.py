@@ -789,3 +789,58 @@ def _write_exr(path: Path, planes: np.ndarray, *, half: bool) -> None:
     except Exception as exc:  # noqa: BLE001 - OpenEXR raises RuntimeError/ValueError/...
         raise OutputError(f"cannot encode {path}: OpenEXR failed ({exc})") from exc
     atomic_write_bytes(path, buffer.getvalue())
+
+
+# --------------------------------------------------------------------------------------------
+# Render passes
+# --------------------------------------------------------------------------------------------
+
+
+def read_exr_channels(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """Read every channel of an OpenEXR file by name, e.g. Blender's Vector and Depth passes.
+
+    Unlike :func:`read_image`, nothing is selected, converted or replaced: a multilayer render
+    gives names such as ``ViewLayer.Vector.X`` or ``ViewLayer.Depth.Z``, a File Output node
+    slot plain ``X, Y, Z, W``. Channels of every part are returned; a channel of a later part
+    whose name is already taken is prefixed with that part's name (``part.channel``). Values
+    (including NaN/Inf) are returned as stored, as ``float32``.
+
+    Args:
+        path: An ``.exr`` file.
+
+    Returns:
+        Channel name → ``float32`` array.
+
+    Raises:
+        ImageReadError: The file is missing, not an OpenEXR file, truncated or corrupt, holds
+            no channels, or holds deep data.
+
+    Shape:
+        Each value: ``(H, W)`` (subsampled channels have their own, smaller size).
+    """
+    path = Path(path)
+    fmt = _check_file(path)
+    if fmt != "exr":
+        raise ImageReadError(f"{path} is not an OpenEXR file; render passes are read from .exr files")
+    if _exr_is_truncated(path):
+        raise ImageReadError(f"{path} is truncated (the OpenEXR data ends before its last block)")
+    try:
+        exr = OpenEXR.File(str(path), separate_channels=True)
+        parts = [(part.name(), dict(part.channels)) for part in exr.parts]
+    except Exception as exc:  # noqa: BLE001 - OpenEXR raises RuntimeError/ValueError/...
+        raise ImageReadError(
+            f"{path} could not be decoded (truncated or corrupt OpenEXR data)"
+        ) from exc
+    out: dict[str, np.ndarray] = {}
+    for part_name, channels in parts:
+        for name, channel in channels.items():
+            pixels = np.asarray(channel.pixels)
+            if pixels.ndim != 2 or pixels.dtype.kind not in "fiu":
+                raise ImageReadError(
+                    f"{path} channel {name} holds deep or non-image data, which is not supported"
+                )
+            key = name if name not in out else f"{part_name or 'part'}.{name}"
+            out[key] = pixels.astype(np.float32, copy=False)
+    if not out:
+        raise ImageReadError(f"{path} holds no image channels")
+    return out

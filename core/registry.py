@@ -95,6 +95,22 @@ def entry_for_file(path: str | os.PathLike) -> RegistryEntry | None:
     return None
 
 
+def vendored_entry(path: str | os.PathLike) -> RegistryEntry | None:
+    """The registry entry of a file inside ``vendored_models/`` (matched on its relative path).
+
+    Vendored files are registered by path (``stylebank/base.safetensors``), not by bare name, so a
+    user's own model with the same file names is never checked against the vendored digests.
+    """
+    try:
+        rel = Path(path).resolve().relative_to(VENDORED_DIR.resolve()).as_posix()
+    except ValueError:
+        return None
+    for entry in load_registry():
+        if entry.file == rel:
+            return entry
+    return None
+
+
 @lru_cache(maxsize=32)
 def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()

@@ -64,7 +64,7 @@ def bank_fusion(
     return coverage * fused + (1.0 - coverage) * features
 
 
-def stylebank_forward(
+def stylebank_features(
     net: StyleBankNet,
     image: torch.Tensor,
     styles: list[str],
@@ -72,19 +72,24 @@ def stylebank_forward(
     weights: list[float] | None = None,
     masks: list[torch.Tensor] | None = None,
     strength: float = 1.0,
-) -> torch.Tensor:
-    """Stylise a batch with one style or a fusion of several.
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The fused, strength-blended features the decoder turns into the stylised image.
+
+    Video propagation works on these (``core.video`` warps the previous frame's features); a still
+    image goes straight on to :func:`stylebank_decode`.
 
     Args:
         net: The network (eval mode; on the device to compute on).
-        image: ``(B, 3, H, W)`` display sRGB in [0, 1], any ``H, W ≥ 4``.
+        image: ``(B, 3, H, W)`` display sRGB in [0, 1], any ``H, W ≥ 1``.
         styles: Bank names.
         weights: Blend weights (normalised here); equal when omitted.
         masks: Optional ``(B or 1, 1, H, W)`` masks at the image resolution, one per style.
         strength: 0 = identity branch, 1 = full style.
 
     Returns:
-        ``(B, 3, H, W)`` in [0, 1].
+        ``(features, (H, W))``: features ``(B, C, H'/8, W'/8)`` of the input padded to ``(H', W')``
+        (bottom/right padding to a multiple of :data:`SIZE_MULTIPLE`, at least :data:`MIN_SIZE`), and
+        the original size for :func:`stylebank_decode` to crop back to.
 
     Raises:
         InputError: Unknown style, count mismatches, bad shapes, strength outside [0, 1].
@@ -106,9 +111,8 @@ def stylebank_forward(
         for i, m in enumerate(masks):
             if m.dim() != 4 or m.shape[1] != 1 or tuple(m.shape[-2:]) != (h, wd):
                 raise InputError(f"mask {i + 1} is {tuple(m.shape)}; expected (B or 1, 1, {h}, {wd})")
-    ph, pw = max((-h) % SIZE_MULTIPLE, MIN_SIZE - h), max((-wd) % SIZE_MULTIPLE, MIN_SIZE - wd)
-    mode = "reflect" if min(h, wd) > max(ph, pw) else "replicate"
-    x = F.pad(image, (0, pw, 0, ph), mode=mode) if (ph or pw) else image
+    ph, pw = padding_for(h, wd)
+    x = pad_to_multiple(image, ph, pw)
     feats = net.encoder(x)
     outs = [net.banks[s](feats) for s in styles]
     fmasks = None
@@ -121,4 +125,51 @@ def stylebank_forward(
     fused = bank_fusion(feats, outs, w, fmasks)
     if strength < 1.0:
         fused = strength * fused + (1.0 - strength) * feats
-    return net.decoder(fused)[..., :h, :wd]
+    return fused, (h, wd)
+
+
+def padding_for(height: int, width: int) -> tuple[int, int]:
+    """Bottom and right padding that make a ``height × width`` input fit the network."""
+    return max((-height) % SIZE_MULTIPLE, MIN_SIZE - height), max((-width) % SIZE_MULTIPLE, MIN_SIZE - width)
+
+
+def pad_to_multiple(t: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """Pad ``(B, C, H, W)`` at the bottom/right (reflect where the image is big enough, else replicate)."""
+    if not (ph or pw):
+        return t
+    mode = "reflect" if min(t.shape[-2:]) > max(ph, pw) else "replicate"
+    return F.pad(t, (0, pw, 0, ph), mode=mode)
+
+
+def stylebank_decode(net: StyleBankNet, features: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Decode features from :func:`stylebank_features` to ``(B, 3, H, W)`` in [0, 1] at ``size``."""
+    return net.decoder(features)[..., : size[0], : size[1]]
+
+
+def stylebank_forward(
+    net: StyleBankNet,
+    image: torch.Tensor,
+    styles: list[str],
+    *,
+    weights: list[float] | None = None,
+    masks: list[torch.Tensor] | None = None,
+    strength: float = 1.0,
+) -> torch.Tensor:
+    """Stylise a batch with one style or a fusion of several.
+
+    Args:
+        net: The network (eval mode; on the device to compute on).
+        image: ``(B, 3, H, W)`` display sRGB in [0, 1], any ``H, W ≥ 1``.
+        styles: Bank names.
+        weights: Blend weights (normalised here); equal when omitted.
+        masks: Optional ``(B or 1, 1, H, W)`` masks at the image resolution, one per style.
+        strength: 0 = identity branch, 1 = full style.
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1].
+
+    Raises:
+        InputError: Unknown style, count mismatches, bad shapes, strength outside [0, 1].
+    """
+    features, size = stylebank_features(net, image, styles, weights=weights, masks=masks, strength=strength)
+    return stylebank_decode(net, features, size)

@@ -24,7 +24,7 @@ import torch
 
 from .atomic_write import atomic_path, atomic_write_bytes
 from .errors import HashMismatchError, InputError, ModelError
-from .registry import VENDORED_DIR, sha256_of
+from .registry import VENDORED_DIR, sha256_of, vendored_entry, verify_file
 from .stylebank_net import StyleBankNet
 
 #: ``stylebank/2``: the lean architecture of :mod:`core.stylebank_net` (1/8 bottleneck, pixel-shuffle
@@ -160,6 +160,15 @@ def _load_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: 
         raise ModelError(f"{path}: the {what} does not fit this network ({first})") from exc
 
 
+def _check_registered(path: Path) -> None:
+    """A vendored model file must be listed in ``registry.toml`` and match its digest there."""
+    entry = vendored_entry(path)
+    if entry is None:
+        raise ModelError(f"{path} is not listed in {VENDORED_DIR / 'registry.toml'}; the vendored model was "
+                         "modified — reinstall the project or pass --model with your own folder")
+    verify_file(path, entry)
+
+
 def load_model(model_dir: str | Path | None = None, styles: list[str] | None = None,
                device: torch.device | str = "cpu") -> tuple[StyleBankNet, dict]:
     """Load a model folder (default: the vendored model), verifying every file's sha256.
@@ -190,8 +199,11 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
     if unknown:
         raise InputError(f"unknown style(s) {unknown}; {model_dir} has: {', '.join(available) or 'none'}")
     net = StyleBankNet(int(manifest["width"]), tuple(wanted))
+    vendored = model_dir.resolve() == DEFAULT_MODEL_DIR.resolve()
     base = manifest.get("base", {})
     base_path = model_dir / base.get("file", BASE_FILE)
+    if vendored:
+        _check_registered(base_path)
     tensors = _load_tensors(base_path, base.get("sha256"))
     _load_into(net.encoder, _strip(tensors, "encoder"), "encoder", base_path)
     _load_into(net.decoder, _strip(tensors, "decoder"), "decoder", base_path)
@@ -200,6 +212,8 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
         path = (model_dir / rel)
         if path.resolve().parent != (model_dir / BANK_DIR).resolve():
             raise ModelError(f"{MANIFEST} points style {name!r} outside {BANK_DIR}/: {rel}")
+        if vendored:
+            _check_registered(path)
         _load_into(net.banks[name], _strip(_load_tensors(path, available[name].get("sha256")), "bank"),
                    f"bank {name!r}", path)
     return net.to(device).eval(), manifest

@@ -9,7 +9,8 @@ Architecture (width ``w``; the default ``w = 16`` gives 16/32/96 channels):
 
 - E: three conv 3×3 stride 2 (``w``, ``2w``, ``6w``), each instance norm + ReLU, so the bank
   works at 1/8 resolution.
-- K_i: three conv 3×3 (``6w → 6w``), each instance norm + ReLU.
+- K_i: ``f + R_i(f)``, R_i = two conv 3×3 (``6w → 6w``) with instance norm + ReLU and a final conv
+  3×3 that starts at zero (see :class:`Bank`).
 - D: ×2 nearest upsample + conv 3×3 (``2w``), ×2 upsample + conv 3×3 (``w``), each instance norm
   + ReLU, then conv 3×3 → 12 channels, a ×2 pixel shuffle to 3 channels, and a sigmoid, so the
   output is display sRGB in [0, 1].
@@ -77,15 +78,24 @@ class Encoder(nn.Module):
 
 
 class Bank(nn.Module):
-    """K_i: one style's filter bank, features → stylised features of the same shape."""
+    """K_i: one style's filter bank, features → stylised features of the same shape.
+
+    Three 3×3 convolutions in a residual form, ``K_i(f) = f + R_i(f)``, whose last convolution
+    starts at zero: a new bank starts as the identity branch and learns only what the style changes,
+    so training never has to rediscover the content (a plain convolution stack collapsed to pure
+    texture here: content loss stuck at 1.1 after 2,000 steps).
+    """
 
     def __init__(self, width: int) -> None:
         super().__init__()
         c = _BOTTLENECK * width
-        self.layers = nn.Sequential(_conv_block(c, c, 3), _conv_block(c, c, 3), _conv_block(c, c, 3))
+        last = nn.Conv2d(c, c, 3)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.layers = nn.Sequential(_conv_block(c, c, 3), _conv_block(c, c, 3), nn.ReflectionPad2d(1), last)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return self.layers(f)
+        return f + self.layers(f)
 
 
 class Decoder(nn.Module):

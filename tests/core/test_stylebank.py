@@ -17,10 +17,17 @@ from core.stylebank_train import TrainConfig, add_style, parse_style_specs, trai
 from tests.conftest import photo, stripes
 
 
+def _trained_looking(net: StyleBankNet) -> StyleBankNet:
+    """Random residuals in every bank (a new bank starts as the identity; trained ones are not)."""
+    for bank in net.banks.values():
+        torch.nn.init.normal_(bank.layers[-1].weight, std=0.2)
+    return net
+
+
 @pytest.fixture()
 def net():
     torch.manual_seed(0)
-    return StyleBankNet(width=4, styles=("a", "b", "c")).eval()
+    return _trained_looking(StyleBankNet(width=4, styles=("a", "b", "c"))).eval()
 
 
 def _x(h=32, w=32, b=1):
