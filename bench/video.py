@@ -1,0 +1,881 @@
+"""Coherent video benchmark: per-frame vs coherent StyleBank (and optionally Gatys) on one clip.
+
+What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, CPU):
+
+1. **Time per frame.** Every configuration runs :func:`core.video.run_video` in its own fresh
+   interpreter (``torch.set_num_threads`` and ``cv2.setNumThreads`` = ``--threads``, default 2) and
+   writes a PNG sequence to a temporary folder. A progress callback stamps every finished frame with
+   ``time.perf_counter()`` and the process CPU time; seconds per frame are the median (and mean) of
+   the frame-to-frame intervals, so model loading and the first frame (which has no previous frame
+   to propagate) are excluded. Each frame's time includes reading, flow (coherent only), stylising,
+   blending and writing the PNG — what a user waits for.
+2. **Memory.** Peak RSS of the subprocess (``ru_maxrss``) and the RSS after every frame
+   (``/proc/self/statm``); the slope of a least-squares line through the RSS of the frames from
+   index 10 on (MB per 100 frames) tells whether memory stays flat over the clip.
+3. **Temporal stability.** After all timed runs, untimed: the warping error of Lai et al. (ECCV 2018)
+   of every output sequence, :func:`core.temporal_metrics.warping_error` with DIS ``"medium"`` flow
+   on the *input* frames (the same flow for every configuration, different from the ``"fast"`` DIS
+   the coherent runs use). The input clip's own warping error is given as a floor.
+4. **Style and content loss** of every 24th output frame (``--loss-every``), through the VGG16 loss
+   network of :class:`core.stylebank_train.PerceptualLoss` (``TrainConfig`` layers and weights),
+   style target = the bank's style image, to show that coherence does not cost stylisation.
+
+Configurations: ``per-frame`` (``coherent=False``), ``coherent-image``, ``coherent-feature``,
+``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and ``keep`` = the ``VideoRequest``
+default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
+per-frame vs coherent on the first N frames.
+
+Goals (from the issue): coherent ≤ 1.3× the per-frame time; warping error ≤ 0.5× per-frame's;
+memory flat over the whole clip.
+
+Usage::
+
+    .venv/bin/python bench/video.py                       # full run → bench/results/video.json + docs
+    .venv/bin/python bench/video.py --quick               # smoke run: 12 frames at 160 px → $TMPDIR
+    .venv/bin/python bench/video.py --model DIR --style NAME --keep 0.5 0.7 0.95 --gatys-frames 24
+    .venv/bin/python bench/video.py --rounds 2     # each configuration twice, alternating order (busy machine)
+
+The section ``## Coherent video (`bench/video.py`)`` of ``docs/benchmarks.md`` is replaced (or
+appended) by a full run; ``--no-docs`` leaves the docs alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+SHARED = ROOT.parent / "shared" / "data"
+CLIP = SHARED / "video" / "cutBunny.mp4"
+STYLES_DIR = SHARED / "styles"
+DEFAULT_OUT = BENCH / "results" / "video.json"
+DOCS = ROOT / "docs" / "benchmarks.md"
+SECTION = "## Coherent video (`bench/video.py`)"
+
+GOAL_TIME_RATIO = 1.3  # coherent s/frame ÷ per-frame s/frame
+GOAL_WARP_RATIO = 0.5  # coherent warping error ÷ per-frame warping error
+GOAL_FLAT_MB_PER_100 = 5.0  # |RSS slope| over frames ≥ RSS_FROM, MB per 100 frames
+RSS_FROM = 10  # first frame index of the RSS slope
+MIN_FIT_POINTS = 50  # fewer frames in the RSS fit: no memory verdict
+METRIC_DIS = "medium"
+RUN_DIS = "fast"
+SAMPLE_FRAME = 100
+STRIP_FRAMES = 8
+FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's folder
+
+sys.path.insert(0, str(ROOT))
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+def _log(msg: str) -> None:
+    print(f"[video-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    _write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _machine(threads: int) -> dict:
+    import cv2
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable, "ram_gib": mem_gib,
+        "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+        "opencv": cv2.__version__, "torch_threads": threads,
+    }
+
+
+def _rel(path: Path) -> str:
+    path = Path(path)
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _slope_per_100(xs: list[int], ys: list[float]) -> float | None:
+    """Least-squares slope of ``ys`` over ``xs``, × 100 (``None`` for fewer than 3 points)."""
+    if len(xs) < 3:
+        return None
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    return 100.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+
+
+def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
+    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{spec}}{suffix}"
+
+
+# --------------------------------------------------------------------------------------------
+# One configuration, in its own interpreter
+# --------------------------------------------------------------------------------------------
+
+def run_one(cfg: dict) -> dict:
+    """Run one configuration (called in a fresh subprocess via ``--one``); return its timings."""
+    import cv2
+    import torch
+
+    threads = int(cfg["threads"])
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+    from core.gatys import GatysConfig
+    from core.requests import VideoRequest
+    from core.video import run_video
+
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) * page / 2**20
+
+    def cpu_s() -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    stamps: list[float] = []
+    cpu: list[float] = []
+    rss: list[float] = []
+    name = cfg["name"]
+    every = max(1, cfg["frames"] // 10)
+
+    def progress(event) -> None:
+        stamps.append(time.perf_counter())
+        cpu.append(cpu_s())
+        rss.append(rss_mb())
+        if event.step % every == 0 or event.step == event.total:
+            recent = stamps[-1] - stamps[-2] if len(stamps) > 1 else float("nan")
+            _log(f"{name}: frame {event.step}/{event.total} ({recent:.3f} s, RSS {rss[-1]:.0f} MB)")
+
+    kw: dict = {}
+    if cfg["method"] == "gatys":
+        kw = {"styles": (Path(cfg["style_image"]),),
+              "gatys": GatysConfig(iterations=cfg["gatys_iterations"], pyramid_levels=1),
+              "gatys_next_iterations": cfg["gatys_next_iterations"]}
+    else:
+        kw = {"model": Path(cfg["model"]), "style_names": (cfg["style"],)}
+    if cfg.get("keep") is not None:
+        kw["keep"] = cfg["keep"]
+    request = VideoRequest(
+        source=Path(cfg["source"]), output=Path(cfg["output"]), method=cfg["method"],
+        coherent=cfg["coherent"], flow="dis", dis_preset=RUN_DIS, blend=cfg.get("blend", "image"),
+        size=cfg["size"], device="cpu", report=False, overwrite=True, **kw,
+    )
+    rss_start = rss_mb()
+    t0 = time.perf_counter()
+    c0 = cpu_s()
+    outcome = run_video(request, progress)
+    total = time.perf_counter() - t0
+    intervals = [b - a for a, b in zip(stamps, stamps[1:])]
+    cpu_intervals = [b - a for a, b in zip(cpu, cpu[1:])]
+    start = RSS_FROM if len(rss) >= 3 * RSS_FROM else len(rss) // 3
+    xs = list(range(start, len(rss)))
+    slope = _slope_per_100(xs, [rss[i] for i in xs])
+    return {
+        "name": name, "method": cfg["method"], "coherent": cfg["coherent"],
+        "blend": cfg.get("blend") if cfg["coherent"] else None, "keep": request.keep,
+        "frames": outcome.frames, "size": outcome.details["size"],
+        "seconds_total": round(total, 3),
+        "seconds_to_first_frame": round(stamps[0] - t0, 3) if stamps else None,
+        "cpu_seconds_to_first_frame": round(cpu[0] - c0, 3) if cpu else None,
+        "seconds_per_frame_median": round(statistics.median(intervals), 5) if intervals else None,
+        "seconds_per_frame_mean": round(statistics.fmean(intervals), 5) if intervals else None,
+        "cpu_seconds_per_frame_median": round(statistics.median(cpu_intervals), 5) if cpu_intervals else None,
+        "outcome_seconds_per_frame": round(outcome.seconds_per_frame, 5) if outcome.seconds_per_frame else None,
+        "intervals": [round(x, 4) for x in intervals],
+        "cpu_intervals": [round(x, 4) for x in cpu_intervals],
+        "rss_mb": [round(x, 1) for x in rss],
+        "rss_start_mb": round(rss_start, 1),
+        "rss_frame10_mb": round(rss[min(RSS_FROM, len(rss) - 1)], 1) if rss else None,
+        "rss_last_mb": round(rss[-1], 1) if rss else None,
+        "rss_slope_from": start,
+        "rss_fit_points": len(xs),
+        "rss_slope_mb_per_100": None if slope is None else round(slope, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "loadavg_end": _loadavg(),
+    }
+
+
+def _spawn(cfg: dict, threads: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    with tempfile.TemporaryDirectory(prefix="video_bench_one_") as tmp:
+        result = Path(tmp) / "result.json"
+        cfg = dict(cfg, threads=threads, result_path=str(result))
+        load = _loadavg()
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(cfg)],
+                              cwd=ROOT, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"configuration {cfg['name']} failed (exit {proc.returncode})")
+        out = json.loads(result.read_text(encoding="utf-8"))
+    out["loadavg_start"] = load
+    return out
+
+
+def _percentile(xs: list[float], q: float) -> float | None:
+    """``q``-quantile (0–1) by linear interpolation; ``None`` for an empty list."""
+    if not xs:
+        return None
+    v = sorted(xs)
+    pos = q * (len(v) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(v) - 1)
+    return v[lo] + (v[hi] - v[lo]) * (pos - lo)
+
+
+def aggregate(rounds: list[dict]) -> dict:
+    """One configuration's figures over its rounds: frame intervals pooled, memory from the worst round."""
+    intervals = [x for r in rounds for x in r["intervals"]]
+    cpu = [x for r in rounds for x in r["cpu_intervals"]]
+    worst = max(rounds, key=lambda r: abs(r["rss_slope_mb_per_100"] or 0.0))
+    out = {k: v for k, v in rounds[0].items() if k not in ("intervals", "cpu_intervals", "rss_mb", "loadavg_start",
+                                                            "loadavg_end", "seconds_total")}
+    p10 = _percentile(intervals, 0.1)
+    out.update({
+        "rounds": len(rounds),
+        "seconds_per_frame_median": round(statistics.median(intervals), 5) if intervals else None,
+        "seconds_per_frame_mean": round(statistics.fmean(intervals), 5) if intervals else None,
+        "seconds_per_frame_p10": None if p10 is None else round(p10, 5),
+        "seconds_per_frame_median_by_round": [r["seconds_per_frame_median"] for r in rounds],
+        "cpu_seconds_per_frame_median": round(statistics.median(cpu), 5) if cpu else None,
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        "rss_frame10_mb": worst["rss_frame10_mb"], "rss_last_mb": worst["rss_last_mb"],
+        "rss_slope_mb_per_100": worst["rss_slope_mb_per_100"],
+        "rss_slope_by_round": [r["rss_slope_mb_per_100"] for r in rounds],
+        "per_round": rounds,
+    })
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs, model, style
+# --------------------------------------------------------------------------------------------
+
+def _extract_frames(clip: Path, count: int, dest: Path) -> Path:
+    """Write the first ``count`` frames of ``clip`` as lossless PNGs (``frame_0001.png`` …)."""
+    import cv2
+
+    dest.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(clip))
+    try:
+        for i in range(count):
+            ok, bgr = cap.read()
+            if not ok:
+                raise SystemExit(f"{clip}: could not decode frame {i}")
+            cv2.imwrite(str(dest / f"frame_{i + 1:04d}.png"), bgr)
+    finally:
+        cap.release()
+    return dest
+
+
+def _default_model() -> Path | None:
+    from core.stylebank_model import DEFAULT_MODEL_DIR
+
+    return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "model.toml").is_file() else None
+
+
+def _snapshot_model(src: Path, dest: Path) -> dict:
+    """Copy the model folder (no checkpoint/log, so a trainer can keep writing) and check it loads."""
+    from core.stylebank_model import load_model
+
+    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("checkpoint.pt", "train_log.jsonl", "*.tmp"))
+    _, manifest = load_model(dest)  # verifies every file's sha256
+    return manifest
+
+
+def _style_image(manifest: dict, style: str, override: str | None) -> Path:
+    if override:
+        p = Path(override)
+        if not p.is_file():
+            raise SystemExit(f"--style-image {p} does not exist")
+        return p
+    name = manifest["styles"][style].get("image")
+    if not name:
+        raise SystemExit(f"the manifest records no image for style {style!r}; pass --style-image")
+    p = STYLES_DIR / name
+    if not p.is_file():
+        raise SystemExit(f"style image {p} (from the manifest) not found; pass --style-image")
+    return p
+
+
+# --------------------------------------------------------------------------------------------
+# Untimed metrics
+# --------------------------------------------------------------------------------------------
+
+def _frames(folder_or_clip: Path, limit: int, size: tuple[int, int] | None = None):
+    """Display-sRGB ``(1, 3, H, W)`` frames of a sequence, resized like :mod:`core.video` does."""
+    from core.resize import resize
+    from core.sequence_io import open_frames
+
+    source = open_frames(folder_or_clip)
+    try:
+        for info, image in source.iter_frames(0):
+            if info.index >= limit:
+                break
+            rgb = image.srgb()
+            if size is not None and tuple(rgb.shape[-2:]) != tuple(size):
+                rgb = resize(rgb, size).clamp(0, 1)
+            yield rgb
+    finally:
+        source.close()
+
+
+def measure_quality(outputs: dict[str, Path], source: Path, frames: int, style: str, style_image: Path,
+                    loss_every: int) -> dict:
+    """Warping error (DIS medium on the inputs) and style/content loss of every output sequence."""
+    import torch
+
+    from core.flow import DISFlow
+    from core.image_io import read_image
+    from core.sequence_io import open_frames
+    from core.stylebank_train import PerceptualLoss, TrainConfig
+    from core.temporal_metrics import warping_error
+    from core.vgg import get_encoder
+
+    cfg = TrainConfig()
+    vgg = get_encoder()
+    loss = PerceptualLoss(vgg, cfg, {style: read_image(style_image).srgb()})
+    loss_indices = list(range(loss_every - 1, frames, loss_every)) or [frames - 1]
+    results: dict = {}
+    size = None
+    for name, folder in outputs.items():
+        out_src = open_frames(folder)
+        size = out_src.size
+        out_src.close()
+        t = time.perf_counter()
+        err = warping_error(_frames(folder, frames), _frames(source, frames, size), flow=DISFlow(METRIC_DIS))
+        style_l, content_l = [], []
+        wanted = set(loss_indices)
+        with torch.no_grad():
+            for i, (o, c) in enumerate(zip(_frames(folder, frames), _frames(source, frames, size))):
+                if i in wanted:
+                    parts = loss(o, c, style)
+                    style_l.append(float(parts["style"]))
+                    content_l.append(float(parts["content"]))
+        results[name] = {"warping_error": err, "style_loss": statistics.fmean(style_l),
+                         "content_loss": statistics.fmean(content_l)}
+        _log(f"metrics {name}: warping error {err:.5f}, style {results[name]['style_loss']:.4f}, "
+             f"content {results[name]['content_loss']:.3f} ({time.perf_counter() - t:.1f} s)")
+    # the input clip itself: what the metric gives for a sequence exactly as stable as the input
+    floor = warping_error(_frames(source, frames, size), _frames(source, frames, size), flow=DISFlow(METRIC_DIS))
+    return {"per_config": results, "input_warping_error": floor, "loss_frames": loss_indices,
+            "flow": f"DIS {METRIC_DIS}", "loss_network": f"{vgg.architecture} ({Path(vgg.source).name})",
+            "content_layers": list(cfg.content_layers), "style_layers": list(cfg.style_layers),
+            "style_target_long_side": cfg.style_size}
+
+
+# --------------------------------------------------------------------------------------------
+# Pictures for a person to look at
+# --------------------------------------------------------------------------------------------
+
+def _u8(t):
+    return (t[0].permute(1, 2, 0).clamp(0, 1).mul(255).add(0.5).byte().numpy())
+
+
+def save_pictures(outputs: dict[str, Path], source: Path, frames: int, prefix: Path) -> dict:
+    """Frames a, a+1 of per-frame and coherent-image side by side; a crop strip over a few frames."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rows = [n for n in ("per-frame", "coherent-image") if n in outputs]
+    if not rows or frames < 2:
+        return {}
+    a = min(SAMPLE_FRAME, frames - 2)
+    s0 = max(0, min(SAMPLE_FRAME, frames - STRIP_FRAMES))
+    s1 = min(frames, s0 + STRIP_FRAMES)  # strip frames s0 … s1 − 1
+    wanted = {a, a + 1, *range(s0, s1)}
+    seqs = {n: {i: _u8(t) for i, t in enumerate(_frames(outputs[n], frames)) if i in wanted} for n in rows}
+    h, w = seqs[rows[0]][a].shape[:2]
+    inputs = {i: _u8(t) for i, t in enumerate(_frames(source, frames, (h, w))) if i in wanted}
+    gap, label_h = 4, 14
+
+    # side by side: rows = configs, columns = frame a, frame a+1, |difference| × 4
+    cols = 3
+    sheet = Image.new("RGB", (cols * w + (cols - 1) * gap, len(rows) * (h + label_h + gap)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for r, n in enumerate(rows):
+        f0, f1 = seqs[n][a], seqs[n][a + 1]
+        diff = np.clip(np.abs(f1.astype(np.int16) - f0.astype(np.int16)) * 4, 0, 255).astype(np.uint8)
+        y = r * (h + label_h + gap)
+        for c, (img, what) in enumerate(((f0, f"frame {a}"), (f1, f"frame {a + 1}"), (diff, "|difference| x4"))):
+            x = c * (w + gap)
+            draw.text((x + 2, y), f"{n}: {what}", fill="black")
+            sheet.paste(Image.fromarray(img), (x, y + label_h))
+    sample = prefix.with_name(prefix.name + "_sample.png")
+    sample.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(sample)
+
+    # crop strip: a centred square over consecutive frames; rows = input, then the configs
+    side = max(16, min(h, w) // 2)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    strip_rows = [("input", inputs)] + [(n, seqs[n]) for n in rows]
+    count = s1 - s0
+    strip = Image.new("RGB", (count * (side + gap), len(strip_rows) * (side + label_h + gap)), "white")
+    draw = ImageDraw.Draw(strip)
+    for r, (n, seq) in enumerate(strip_rows):
+        y = r * (side + label_h + gap)
+        draw.text((2, y), n, fill="black")
+        for k, i in enumerate(range(s0, s1)):
+            crop = np.ascontiguousarray(seq[i][y0:y0 + side, x0:x0 + side])
+            strip.paste(Image.fromarray(crop), (k * (side + gap), y + label_h))
+    strip_path = prefix.with_name(prefix.name + "_strip.png")
+    strip.save(strip_path)
+    return {"side_by_side": _rel(sample), "strip": _rel(strip_path), "frames": [a, a + 1],
+            "strip_frames": [s0, s1 - 1], "crop_y_x_side": [y0, x0, side]}
+
+
+# --------------------------------------------------------------------------------------------
+# Summary and report
+# --------------------------------------------------------------------------------------------
+
+def summarise(runs: dict, metrics: dict, baseline: str) -> dict:
+    """Ratios against ``baseline`` and the verdict on each goal for every other configuration."""
+    base = runs[baseline]
+    base_q = metrics["per_config"].get(baseline, {})
+    out = {}
+    for name, r in runs.items():
+        q = metrics["per_config"].get(name, {})
+        t = r["seconds_per_frame_median"]
+        tb = base["seconds_per_frame_median"]
+        c, cb = r["cpu_seconds_per_frame_median"], base["cpu_seconds_per_frame_median"]
+        p, pb = r["seconds_per_frame_p10"], base["seconds_per_frame_p10"]
+        w, wb = q.get("warping_error"), base_q.get("warping_error")
+        slope = r["rss_slope_mb_per_100"]
+        row = {
+            "time_ratio": round(t / tb, 3) if t and tb else None,
+            "p10_time_ratio": round(p / pb, 3) if p and pb else None,
+            "cpu_time_ratio": round(c / cb, 3) if c and cb else None,
+            "warp_ratio": round(w / wb, 3) if w is not None and wb and not math.isnan(w) else None,
+            # a slope over a few frames is noise: judge memory only over a long enough stretch
+            "memory_flat": (None if slope is None or r["rss_fit_points"] < MIN_FIT_POINTS
+                            else abs(slope) < GOAL_FLAT_MB_PER_100),
+        }
+        if name != baseline:
+            row["time_ok"] = None if row["time_ratio"] is None else row["time_ratio"] <= GOAL_TIME_RATIO
+            row["warp_ok"] = None if row["warp_ratio"] is None else row["warp_ratio"] <= GOAL_WARP_RATIO
+            row["all_goals"] = bool(row["time_ok"]) and bool(row["warp_ok"]) and bool(row["memory_flat"])
+        out[name] = row
+    return out
+
+
+def _mark(ok: bool | None) -> str:
+    return "" if ok is None else (" ✓" if ok else " ✗")
+
+
+def _table(runs: dict, metrics: dict, summary: dict, baseline: str) -> list[str]:
+    lines = [
+        "| config | s/frame (median) | × per-frame | fastest 10 % s/frame (×) | peak RSS | RSS frame 10 → last "
+        "| RSS slope "
+        "| warping error | × per-frame | style loss | content loss |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, r in runs.items():
+        q = metrics["per_config"].get(name, {})
+        s = summary[name]
+        is_base = name == baseline
+        slope = r["rss_slope_mb_per_100"]
+        lines.append(
+            f"| {name} | {_fmt(r['seconds_per_frame_median'], '.3f', ' s')} "
+            f"| {'1.00×' if is_base else _fmt(s['time_ratio'], '.2f', '×') + _mark(s.get('time_ok'))} "
+            f"| {_fmt(r['seconds_per_frame_p10'], '.3f', ' s')} "
+            f"({'1.00×' if is_base else _fmt(s['p10_time_ratio'], '.2f', '×')}) "
+            f"| {r['peak_rss_mb']:.0f} MB | {r['rss_frame10_mb']:.0f} → {r['rss_last_mb']:.0f} MB "
+            f"| {_fmt(slope, '+.1f', ' MB/100 fr')}{_mark(s['memory_flat'])} "
+            f"| {_fmt(q.get('warping_error'), '.5f')} "
+            f"| {'1.00×' if is_base else _fmt(s['warp_ratio'], '.2f', '×') + _mark(s.get('warp_ok'))} "
+            f"| {_fmt(q.get('style_loss'), '.4f')} | {_fmt(q.get('content_loss'), '.3f')} |")
+    return lines
+
+
+def render_section(r: dict) -> str:
+    m = r["machine"]
+    clip = r["clip"]
+    lines = [SECTION, ""]
+    if r.get("quick"):
+        lines += ["> **Smoke run (`--quick`): a few small frames; these numbers are not results.**", ""]
+    lines += [
+        "Per-frame vs coherent StyleBank video (`core.video.run_video`, Chen et al. 2017: the previous result "
+        "carried along DIS optical flow and blended where the flow is trusted).",
+        "",
+        "```sh",
+        ".venv/bin/python bench/video.py           # full run: the whole clip, all configurations",
+        ".venv/bin/python bench/video.py --quick   # smoke run: 12 frames at 160 px, writes to $TMPDIR",
+        "```",
+        "",
+        f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs, {m['ram_gib']} GiB RAM; {m['os']}; "
+        f"Python {m['python']}, torch {m['torch']}, OpenCV {m['opencv']}; **{r['threads']} threads** "
+        "(torch `set_num_threads`, `cv2.setNumThreads`, `OMP_NUM_THREADS`), CPU only. "
+        f"Load average at start / end: {r.get('loadavg_start')} / {r.get('loadavg_end')}.",
+        "",
+        f"Clip: `{clip['name']}`, first {clip['frames']} of {clip['frames_total']} frames, "
+        f"{clip['native'][1]}×{clip['native'][0]} native, processed at {clip['working'][1]}×{clip['working'][0]}"
+        f"{' (`--size ' + str(r['settings']['size']) + '`)' if r['settings']['size'] else ''}; "
+        f"source {'the video file' if clip['source_is_clip'] else 'the frames extracted to lossless PNG'}; "
+        "output a PNG sequence.",
+        "",
+        f"Model `{r['model']['dir']}` (width {r['model']['width']}), style **{r['style']}** "
+        f"(`{r['style_image']}`). Coherent runs: flow DIS `\"{RUN_DIS}\"`, keep {r['settings']['keep']} "
+        "(the `VideoRequest` default) unless the name says otherwise.",
+        "",
+        "Each configuration runs in its own subprocess. *s/frame*: median of the frame-to-frame intervals of the "
+        "progress callback (model loading and the first frame excluded; reading, flow, stylising, blending and "
+        f"writing included), pooled over {r['settings']['rounds']} round(s) run in alternating order; *fastest 10 %*: "
+        "the 10th percentile of the same intervals, less sensitive to other load on a shared machine. "
+        "*Peak RSS*: `ru_maxrss`; *RSS slope*: least squares over frames ≥ "
+        f"{RSS_FROM} "
+        f"(flat: |slope| < {GOAL_FLAT_MB_PER_100:g} MB per 100 frames; no verdict over fewer than {MIN_FIT_POINTS} "
+        "frames; with several rounds the round with the steepest slope is shown). *Warping error* (Lai et al. 2018, "
+        f"`core.temporal_metrics`): DIS `\"{METRIC_DIS}\"` flow on the input frames, the same for every row; "
+        f"the input clip's own error is {_fmt(r['metrics']['input_warping_error'], '.5f')} (floor). "
+        f"*Style / content loss*: `core.stylebank_train.PerceptualLoss` (VGG16, content "
+        f"{', '.join(r['metrics']['content_layers'])}, style {', '.join(r['metrics']['style_layers'])}, style image "
+        f"at {r['metrics']['style_target_long_side']} px) averaged over frames "
+        f"{_frame_list(r['metrics']['loss_frames'])} (0-based).",
+        "",
+        f"Goals: coherent ≤ {GOAL_TIME_RATIO}× the per-frame time; "
+        f"warping error ≤ {GOAL_WARP_RATIO}× per-frame's; "
+        "memory flat.",
+        "",
+    ]
+    lines += _table(r["runs"], r["metrics"], r["summary"], "per-frame")
+    lines.append("")
+    met = [n for n, s in r["summary"].items() if s.get("all_goals")]
+    for n, s in r["summary"].items():
+        if n == "per-frame":
+            continue
+        why = []
+        if not s.get("time_ok"):
+            why.append(f"time {_fmt(s['time_ratio'], '.2f', '×')}")
+        if not s.get("warp_ok"):
+            why.append(f"warping error {_fmt(s['warp_ratio'], '.2f', '×')}")
+        if s["memory_flat"] is False:
+            why.append("memory grows")
+        if s.get("all_goals"):
+            verdict = "all goals met."
+        elif why:
+            verdict = "misses " + ", ".join(why) + "."
+        else:
+            verdict = f"time and warping-error goals met; memory not judged (fewer than {MIN_FIT_POINTS} frames)."
+        lines.append(f"- **{n}**: {verdict}")
+    lines += ["", f"Goals met by: {', '.join(met) if met else 'no configuration'}.", ""]
+    g = r.get("gatys")
+    if g:
+        lines += [
+            "### Gatys",
+            "",
+            f"First {g['frames']} frames at {g['size']} px long side, style image `{r['style_image']}`, L-BFGS, one "
+            f"scale: per-frame {g['iterations']} iterations every frame; coherent {g['iterations']} on the first "
+            f"frame, then {g['next_iterations']} (`VideoRequest.gatys_next_iterations`) warm-started from the "
+            "warped previous result with the temporal term (Ruder et al. 2016). Same measures as above.",
+            "",
+        ]
+        lines += _table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")
+        lines.append("")
+    s = r.get("samples") or {}
+    if s:
+        lines += [f"Pictures: `{s['side_by_side']}` (frames {s['frames'][0]} and {s['frames'][1]}, per-frame and "
+                  f"coherent-image, with their difference), `{s['strip']}` (a centred crop over frames "
+                  f"{s['strip_frames'][0]}–{s['strip_frames'][1]}).", ""]
+    if r.get("notes"):
+        lines += ["Notes:", ""] + [f"- {n}" for n in r["notes"]] + [""]
+    return "\n".join(lines)
+
+
+def _frame_list(idx: list[int]) -> str:
+    if len(idx) <= 4:
+        return ", ".join(map(str, idx))
+    return f"{idx[0]}, {idx[1]}, …, {idx[-1]} (every {idx[1] - idx[0]}th)"
+
+
+def update_docs(section: str, path: Path = DOCS) -> None:
+    """Replace (or append) this benchmark's section of ``docs/benchmarks.md``; other sections stay."""
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = old.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
+    new = section.strip("\n").splitlines()
+    if start is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += [""] + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = lines[end:]
+        lines = lines[:start] + new + ([""] + tail if tail else [])
+    _write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------------
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, default=None,
+                   help="StyleBank model folder (default: vendored_models/stylebank when it exists)")
+    p.add_argument("--style", default=None, help="bank to use (default: the first style in the manifest)")
+    p.add_argument("--style-image", default=None,
+                   help="style image for the losses and Gatys (default: the manifest's image for --style)")
+    p.add_argument("--clip", type=Path, default=CLIP, help=f"input video (default {_rel(CLIP)})")
+    p.add_argument("--frames", type=int, default=None, help="use the first N frames (default: all)")
+    p.add_argument("--size", type=int, default=None, help="working long side in px (default: native)")
+    p.add_argument("--threads", type=int, default=2, help="torch and OpenCV threads per run (default 2)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run every StyleBank configuration this many times, in alternating order (default 1)")
+    p.add_argument("--keep", type=float, nargs="*", default=[],
+                   help="extra keep values for the image blend (e.g. 0.5 0.7 0.95)")
+    p.add_argument("--configs", nargs="*", default=None,
+                   help="StyleBank configurations to run (default: per-frame coherent-image coherent-feature "
+                        "coherent-both; per-frame is always run)")
+    p.add_argument("--loss-every", type=int, default=None, help="style/content loss on every Nth frame (default 24)")
+    p.add_argument("--gatys-frames", type=int, default=0,
+                   help="Gatys per-frame vs coherent on the first N frames (default 0: skip)")
+    p.add_argument("--gatys-size", type=int, default=256, help="Gatys long side in px (default 256)")
+    p.add_argument("--gatys-iters", type=int, default=100,
+                   help="Gatys iterations per frame (per-frame) and of the first frame (coherent) (default 100)")
+    p.add_argument("--quick", action="store_true", help="smoke run: first 12 frames at 160 px, results to $TMPDIR")
+    p.add_argument("--out", type=Path, default=None,
+                   help="results JSON (default bench/results/video.json; --quick: $TMPDIR/video_quick.json)")
+    p.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.quick:
+        a.frames = a.frames or 12
+        a.size = a.size or 160
+        a.loss_every = a.loss_every or 4
+        a.no_docs = True
+    a.loss_every = a.loss_every or 24
+    if a.out is None:
+        a.out = Path(tempfile.gettempdir()) / "video_quick.json" if a.quick else DEFAULT_OUT
+    if a.frames is not None and a.frames < 3:
+        p.error("--frames must be at least 3")
+    if a.threads < 1 or a.loss_every < 1 or a.rounds < 1:
+        p.error("--threads, --rounds and --loss-every must be ≥ 1")
+    if any(not 0.0 <= k <= 1.0 for k in a.keep):
+        p.error("--keep values must be in [0, 1]")
+    return a
+
+
+STYLEBANK_CONFIGS = {
+    "per-frame": {"coherent": False},
+    "coherent-image": {"coherent": True, "blend": "image"},
+    "coherent-feature": {"coherent": True, "blend": "feature"},
+    "coherent-both": {"coherent": True, "blend": "both"},
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.one is not None:
+        cfg = json.loads(args.one)
+        result = run_one(cfg)
+        _write_json_atomic(Path(cfg["result_path"]), result)
+        return 0
+    if not args.clip.is_file():
+        print(f"error: the benchmark clip {args.clip} is missing; put cutBunny.mp4 (240 frames, 640×360) "
+              f"there or pass --clip VIDEO", file=sys.stderr)
+        return 2
+
+    import torch
+
+    from core.requests import VideoRequest
+    from core.sequence_io import open_frames
+
+    torch.set_num_threads(args.threads)
+    out: Path = args.out.resolve()
+    section_path = out.with_name(out.stem + "_section.md")
+    prefix = out.with_name(out.stem)
+    model_src = args.model or _default_model()
+    if model_src is None:
+        raise SystemExit("no StyleBank model: vendored_models/stylebank is missing; pass --model DIR")
+    model_src = model_src.resolve()
+    if not (model_src / "model.toml").is_file():
+        raise SystemExit(f"{model_src} is not a StyleBank model folder (no model.toml); pass --model DIR")
+    names = args.configs or list(STYLEBANK_CONFIGS)
+    unknown = [n for n in names if n not in STYLEBANK_CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(STYLEBANK_CONFIGS)}")
+    names = ["per-frame"] + [n for n in names if n != "per-frame"]
+    default_keep = VideoRequest(source=Path("."), output=Path(".")).keep
+
+    started = time.perf_counter()
+    load_start = _loadavg()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    notes: list[str] = []
+    if load_start and load_start[0] > 0.5 * cores:
+        _log(f"warning: load average {load_start} on {cores} cores — other work is running, "
+             "timings will be perturbed")
+        notes.append(f"The machine was busy at the start (load average {load_start} on {cores} cores); wall times "
+                     "are perturbed; compare the fastest-10 % column and the rounds (`--rounds 2`).")
+
+    with tempfile.TemporaryDirectory(prefix="video_bench_") as tmp:
+        workdir = Path(tmp)
+        clip = open_frames(args.clip)
+        total, native, fps = len(clip.frames), clip.size, clip.fps
+        clip.close()
+        n = min(args.frames or total, total)
+        if n < total:
+            _log(f"extracting the first {n} frames of {args.clip.name} to PNG")
+            source = _extract_frames(args.clip, n, workdir / "input")
+        else:
+            source = args.clip
+        working = native if args.size is None else _long_side(native, args.size)
+
+        _log(f"snapshotting {model_src}")
+        snap = workdir / "model"
+        manifest = _snapshot_model(model_src, snap)
+        styles = list(manifest.get("styles", {}))
+        if not styles:
+            raise SystemExit(f"{model_src} has no styles")
+        style = args.style or styles[0]
+        if style not in styles:
+            raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
+        style_image = _style_image(manifest, style, args.style_image)
+
+        results: dict = {
+            "benchmark": "video", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": " ".join([Path(sys.executable).name, "bench/video.py",
+                                 *(argv if argv is not None else sys.argv[1:])]),
+            "machine": _machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
+            "clip": {"name": args.clip.name, "path": str(args.clip), "frames_total": total, "frames": n,
+                     "native": list(native), "working": list(working), "fps": fps,
+                     "source_is_clip": source == args.clip},
+            "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": styles},
+            "style": style, "style_image": style_image.name,
+            "settings": {"size": args.size, "flow": "dis", "dis_preset": RUN_DIS, "keep": default_keep,
+                         "keep_sweep": args.keep, "metric_flow": f"DIS {METRIC_DIS}", "loss_every": args.loss_every,
+                         "rss_slope_from": RSS_FROM, "rounds": args.rounds},
+            "goals": {"time_ratio_max": GOAL_TIME_RATIO, "warp_ratio_max": GOAL_WARP_RATIO,
+                      "rss_slope_max_mb_per_100": GOAL_FLAT_MB_PER_100},
+            "runs": {}, "notes": notes,
+        }
+
+        def save() -> None:
+            results["loadavg_end"] = _loadavg()
+            results["seconds"] = round(time.perf_counter() - started, 1)
+            _write_json_atomic(out, results)
+
+        # ---- timed runs (one subprocess each) ----
+        configs = [dict(STYLEBANK_CONFIGS[nm], name=nm) for nm in names]
+        configs += [{"name": f"coherent-image-keep{k:g}", "coherent": True, "blend": "image", "keep": k}
+                    for k in args.keep if k != default_keep]
+        outputs = {c["name"]: workdir / "out" / c["name"] for c in configs}
+        rounds: dict[str, list[dict]] = {c["name"]: [] for c in configs}
+        for rnd in range(args.rounds):
+            # alternate the order so drifting load on a shared machine does not favour one configuration
+            for c in configs if rnd % 2 == 0 else configs[::-1]:
+                cfg = {**c, "method": "stylebank", "source": str(source),
+                       "output": str(outputs[c["name"]] / FRAME_PATTERN), "size": args.size, "model": str(snap),
+                       "style": style, "frames": n}
+                _log(f"{c['name']}: {n} frames (round {rnd + 1}/{args.rounds}) …")
+                res = _spawn(cfg, args.threads)
+                rounds[c["name"]].append(res)
+                _log(f"{c['name']}: {res['seconds_per_frame_median']} s/frame (median), peak RSS {res['peak_rss_mb']} "
+                     f"MB, RSS slope {res['rss_slope_mb_per_100']} MB/100 frames")
+                results["runs"] = {nm: aggregate(rs) for nm, rs in rounds.items() if rs}
+                save()
+        results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
+
+        gatys_outputs: dict[str, Path] = {}
+        gatys_source = None
+        if args.gatys_frames > 0:
+            gn = min(args.gatys_frames, n)
+            gatys_source = source if gn == n and source != args.clip else _extract_frames(
+                args.clip, gn, workdir / "input_gatys")
+            next_iters = VideoRequest(source=Path("."), output=Path(".")).gatys_next_iterations
+            g = {"frames": gn, "size": args.gatys_size, "iterations": args.gatys_iters, "next_iterations": next_iters,
+                 "runs": {}}
+            results["gatys"] = g
+            for nm, coherent in (("gatys-per-frame", False), ("gatys-coherent", True)):
+                folder = workdir / "out" / nm
+                cfg = {"name": nm, "method": "gatys", "coherent": coherent, "blend": "image",
+                       "source": str(gatys_source),
+                       "output": str(folder / FRAME_PATTERN), "size": args.gatys_size, "style_image": str(style_image),
+                       "gatys_iterations": args.gatys_iters, "gatys_next_iterations": next_iters, "frames": gn}
+                _log(f"{nm}: {gn} frames at {args.gatys_size} px …")
+                g["runs"][nm] = aggregate([_spawn(cfg, args.threads)])
+                gatys_outputs[nm] = folder
+                save()
+
+        # ---- untimed metrics ----
+        _log("metrics (untimed): warping error and style/content loss")
+        results["metrics"] = measure_quality(outputs, source, n, style, style_image, args.loss_every)
+        results["summary"] = summarise(results["runs"], results["metrics"], "per-frame")
+        if gatys_outputs:
+            g = results["gatys"]
+            g["metrics"] = measure_quality(gatys_outputs, gatys_source, g["frames"], style, style_image,
+                                           min(args.loss_every, g["frames"]))
+            g["summary"] = summarise(g["runs"], g["metrics"], "gatys-per-frame")
+        results["samples"] = save_pictures(outputs, source, n, prefix)
+        save()
+        section = render_section(results)
+        _write_text_atomic(section_path, section + "\n")
+        if not args.no_docs:
+            update_docs(section)
+            _log(f"docs: {_rel(DOCS)}")
+    print()
+    print("\n".join(_table(results["runs"], results["metrics"], results["summary"], "per-frame")))
+    if results.get("gatys"):
+        g = results["gatys"]
+        print()
+        print("\n".join(_table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")))
+    print()
+    _log(f"done in {results['seconds']} s → {out} and {section_path}")
+    return 0
+
+
+def _long_side(hw: tuple[int, int], long_side: int) -> tuple[int, int]:
+    from core.resize import size_for_long_side
+
+    return size_for_long_side(hw[0], hw[1], long_side)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
