@@ -261,7 +261,7 @@ class _GatysFrames:
             res = stylize_gatys(frame, self.styles, self.encoder, config=r.gatys, style_weights=weights,
                                 progress=progress)
             return res.image, {}
-        warped = flowlib.warp(prev["image"], flow)
+        warped = flowlib.warp(prev["image"], flow, mode="bicubic").clamp(0, 1)
         c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
         init = frame + c * (warped - frame)  # disoccluded regions start from the content
         cfg = replace(r.gatys, iterations=r.gatys_next_iterations, pyramid_levels=1)
@@ -453,7 +453,7 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
             fl, conf = flow(frame, prev_frame, info, frames[info.index - 1])
         out, state = stylise(frame, prev if request.coherent else None, fl, conf, None)
         if request.coherent and prev is not None and request.method == "stylebank" and request.blend in ("image", "both"):
-            warped = flowlib.warp(prev["image"], fl)
+            warped = flowlib.warp(prev["image"], fl, mode="bicubic").clamp(0, 1)
             c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
             out = out + (request.keep * c) * (warped - out)
         out = _quantise(out.clamp(0, 1), bits)
