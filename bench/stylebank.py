@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -69,6 +68,9 @@ DEFAULT_ADD_STEPS = 1000  # add_style's default config
 ADD_STYLE_CANDIDATES = ("asheville.jpg",)
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import loadavg, machine, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,19 +80,6 @@ sys.path.insert(0, str(ROOT))
 def _log(msg: str) -> None:
     print(f"[stylebank-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _parse_size(spec: str) -> tuple[int, int]:
@@ -104,40 +93,6 @@ def _parse_size(spec: str) -> tuple[int, int]:
     return w, h
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _machine(threads: int) -> dict:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gib = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable, "ram_gib": mem_gib,
-        "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-        "torch_threads": threads, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,7 +423,7 @@ def measure_add_style(model_dir: Path, manifest: dict, image: Path, args, workdi
     extrap = setup + save + DEFAULT_ADD_STEPS * step_mean
     out = {
         "device": device,
-        "hardware": torch.cuda.get_device_name(0) if device == "cuda" else _machine(args.threads)["cpu"],
+        "hardware": torch.cuda.get_device_name(0) if device == "cuda" else machine(args.threads)["cpu"],
         "threads": torch.get_num_threads() if device == "cpu" else None,
         "style": name, "image": image.name, "steps": cfg.steps, "size": cfg.size, "batch_size": cfg.batch_size,
         "content_dir": str(content), "content_photos": n_content,
@@ -674,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (model_src / "model.toml").is_file():
         raise SystemExit(f"{model_src} is not a StyleBank model folder (no model.toml); pass --model DIR")
     started = time.perf_counter()
-    load_start = _loadavg()
+    load_start = loadavg()
     if load_start and load_start[0] > 0.5 * (os.cpu_count() or 1):
         _log(f"warning: load average {load_start} — other work is running, timings will be perturbed")
 
@@ -702,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         results: dict = {
             "benchmark": "stylebank", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": " ".join([Path(sys.executable).name, "bench/stylebank.py", *(argv or sys.argv[1:])]),
-            "machine": _machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
+            "machine": machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
             "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": styles,
                       "base_steps": base.get("steps"), "base_size": base.get("size"),
                       "base_content": base.get("content"), "base_sha256": base.get("sha256")},
@@ -713,10 +668,10 @@ def main(argv: list[str] | None = None) -> int:
                                     "timings are perturbed.")
 
         def save() -> None:
-            results["loadavg_end"] = _loadavg()
+            results["loadavg_end"] = loadavg()
             results["seconds"] = round(time.perf_counter() - started, 1)
-            _write_json_atomic(out, results)
-            _write_text_atomic(section_path, render_section(results))
+            write_json_atomic(out, results)
+            write_text_atomic(section_path, render_section(results))
 
         if "latency" not in args.skip:
             results["latency"] = measure_latency(net, style, style_image, photos[: args.latency_images],

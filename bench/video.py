@@ -45,7 +45,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -76,6 +75,9 @@ STRIP_FRAMES = 8
 FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's folder
 
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import loadavg, machine, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,52 +88,8 @@ def _log(msg: str) -> None:
     print(f"[video-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    _write_text_atomic(path, json.dumps(data, indent=1) + "\n")
-
-
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
-def _machine(threads: int) -> dict:
-    import cv2
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gib = round(int(line.split()[1]) / 1024**2, 1)
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable, "ram_gib": mem_gib,
-        "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
-        "opencv": cv2.__version__, "torch_threads": threads,
-    }
 
 
 def _rel(path: Path) -> str:
@@ -240,7 +198,7 @@ def run_one(cfg: dict) -> dict:
         "rss_fit_points": len(xs),
         "rss_slope_mb_per_100": None if slope is None else round(slope, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "loadavg_end": _loadavg(),
+        "loadavg_end": loadavg(),
     }
 
 
@@ -249,7 +207,7 @@ def _spawn(cfg: dict, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="video_bench_one_") as tmp:
         result = Path(tmp) / "result.json"
         cfg = dict(cfg, threads=threads, result_path=str(result))
-        load = _loadavg()
+        load = loadavg()
         proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(cfg)],
                               cwd=ROOT, env=env)
         if proc.returncode != 0:
@@ -648,7 +606,7 @@ def update_docs(section: str, path: Path = DOCS) -> None:
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         tail = lines[end:]
         lines = lines[:start] + new + ([""] + tail if tail else [])
-    _write_text_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------------------------
@@ -716,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one is not None:
         cfg = json.loads(args.one)
         result = run_one(cfg)
-        _write_json_atomic(Path(cfg["result_path"]), result)
+        write_json_atomic(Path(cfg["result_path"]), result)
         return 0
     if not args.clip.is_file():
         print(f"error: the benchmark clip {args.clip} is missing; put cutBunny.mp4 (240 frames, 640×360) "
@@ -746,7 +704,7 @@ def main(argv: list[str] | None = None) -> int:
     default_keep = VideoRequest(source=Path("."), output=Path(".")).keep
 
     started = time.perf_counter()
-    load_start = _loadavg()
+    load_start = loadavg()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     notes: list[str] = []
     if load_start and load_start[0] > 0.5 * cores:
@@ -783,7 +741,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "video", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": " ".join([Path(sys.executable).name, "bench/video.py",
                                  *(argv if argv is not None else sys.argv[1:])]),
-            "machine": _machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
+            "machine": machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
             "clip": {"name": args.clip.name, "path": str(args.clip), "frames_total": total, "frames": n,
                      "native": list(native), "working": list(working), "fps": fps,
                      "source_is_clip": source == args.clip},
@@ -798,9 +756,9 @@ def main(argv: list[str] | None = None) -> int:
         }
 
         def save() -> None:
-            results["loadavg_end"] = _loadavg()
+            results["loadavg_end"] = loadavg()
             results["seconds"] = round(time.perf_counter() - started, 1)
-            _write_json_atomic(out, results)
+            write_json_atomic(out, results)
 
         # ---- timed runs (one subprocess each) ----
         configs = [dict(STYLEBANK_CONFIGS[nm], name=nm) for nm in names]
@@ -856,7 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         results["samples"] = save_pictures(outputs, source, n, prefix)
         save()
         section = render_section(results)
-        _write_text_atomic(section_path, section + "\n")
+        write_text_atomic(section_path, section + "\n")
         if not args.no_docs:
             update_docs(section)
             _log(f"docs: {_rel(DOCS)}")

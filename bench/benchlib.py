@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmark scripts: machine description, load average, atomic result files."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and a rename (readers never see half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, atomically."""
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def loadavg() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages, or ``None`` where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine(threads: int) -> dict:
+    """CPU model, core counts, RAM, OS, Python/torch/OpenCV versions, torch threads and CUDA device."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    try:
+        import cv2
+
+        opencv = cv2.__version__
+    except ImportError:
+        opencv = None
+    return {
+        "cpu": cpu, "logical_cpus": os.cpu_count(), "usable_cpus": usable, "ram_gib": mem_gib,
+        "os": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+        "opencv": opencv, "torch_threads": threads,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
