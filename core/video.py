@@ -88,10 +88,19 @@ class VideoOutcome:
 
 
 def _validate(request: VideoRequest) -> None:
-    if request.method not in METHODS:
-        raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
+    _validate_method(request)
     if request.flow not in FLOWS:
         raise InputError(f"unknown flow source {request.flow!r}; available: {', '.join(FLOWS)}")
+    if request.flow == "vectors" and request.vectors_dir is None:
+        raise InputError("--flow vectors needs --vectors-dir (a folder of Vector-pass EXRs, one per frame)")
+    if request.size is not None and request.size < 16:
+        raise InputError(f"--size must be at least 16 px, got {request.size}")
+
+
+def _validate_method(request: VideoRequest) -> None:
+    """Checks of the settings :class:`OnlineStylizer` needs (no source/output involved)."""
+    if request.method not in METHODS:
+        raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
     if request.blend not in BLENDS:
         raise InputError(f"unknown blend {request.blend!r}; available: {', '.join(BLENDS)}")
     if request.method == "gatys" and request.blend != "image":
@@ -100,10 +109,6 @@ def _validate(request: VideoRequest) -> None:
         raise InputError(f"unknown DIS preset {request.dis_preset!r}; available: {', '.join(flowlib.DIS_PRESETS)}")
     if not (0.0 <= request.keep <= 1.0) or not math.isfinite(request.keep):
         raise InputError(f"keep must be in [0, 1], got {request.keep}")
-    if request.flow == "vectors" and request.vectors_dir is None:
-        raise InputError("--flow vectors needs --vectors-dir (a folder of Vector-pass EXRs, one per frame)")
-    if request.size is not None and request.size < 16:
-        raise InputError(f"--size must be at least 16 px, got {request.size}")
     if request.method == "gatys":
         if not request.styles:
             raise InputError("--method gatys needs at least one style image")
@@ -343,19 +348,14 @@ def _quantise(img: torch.Tensor, bits: int | None) -> torch.Tensor:
 
 
 class _Flow:
-    """Flow ``t → t−1`` and its confidence, from DIS or from renderer vectors."""
+    """Flow ``t → t−1`` and its confidence from renderer vectors (Vector pass EXRs, optional Depth)."""
 
     def __init__(self, request: VideoRequest, working: tuple[int, int], source_size: tuple[int, int]) -> None:
         self.request, self.working, self.source_size = request, working, source_size
-        self.dis = flowlib.DISFlow(request.dis_preset) if request.flow == "dis" else None
-        self.vectors = VectorFrames(request.vectors_dir) if request.flow == "vectors" else None
+        self.vectors = VectorFrames(request.vectors_dir)
 
     def __call__(self, frame: torch.Tensor, prev_frame: torch.Tensor, info: FrameInfo,
                  prev_info: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
-        if self.dis is not None:
-            a, b = flowlib.to_gray_u8(frame), flowlib.to_gray_u8(prev_frame)
-            back, fwd = self.dis(a, b), self.dis(b, a)
-            return back, flowlib.confidence(back, fwd, soft=True)
         vec, depth = self.vectors.read(info.number)
         if vec.shape[:2] != self.source_size:
             raise InputError(
@@ -386,6 +386,108 @@ def cv_resize(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(channel.astype(np.float32), (w, h), interpolation=interp)
 
 
+class OnlineStylizer:
+    """Frame-by-frame coherent stylisation with its temporal state: the engine of :func:`run_video`.
+
+    Front ends that receive frames one at a time (the Blender add-on's render handler) drive it
+    directly: call :meth:`step` with each frame in order, giving the motion when they have it
+    (renderer vectors) or letting it estimate DIS flow from the previous frame.
+
+    Args:
+        request: Method, styles, coherence and blend settings (``source``/``output`` are not used).
+        device: Where to compute; resolved from ``request.device`` when omitted.
+        quantisation_bits: Round every result to this many bits (what an 8-bit output file will
+            hold), so a resumed run continues from exactly the state an uninterrupted one had.
+
+    Raises:
+        InputError: Invalid settings. ModelError: Missing or corrupt weights.
+    """
+
+    def __init__(self, request: VideoRequest, *, device: torch.device | None = None,
+                 quantisation_bits: int | None = 8) -> None:
+        _validate_method(request)
+        self.request = request
+        self.device = device if device is not None else resolve_device(request.device)
+        self.stylise = (_StyleBankFrames(request, self.device) if request.method == "stylebank"
+                        else _GatysFrames(request, self.device))
+        self.dis = flowlib.DISFlow(request.dis_preset) if request.coherent else None
+        self.bits = quantisation_bits
+        self.prev: dict | None = None
+        self.prev_frame: torch.Tensor | None = None
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether the temporal state includes decoder features (StyleBank feature blending)."""
+        return self.request.method == "stylebank" and self.request.blend in ("feature", "both")
+
+    def reset(self) -> None:
+        """Forget the previous frame (a cut: the next frame is stylised fresh)."""
+        self.prev, self.prev_frame = None, None
+
+    def restore(self, prev_frame: torch.Tensor, prev_output: torch.Tensor, features: torch.Tensor | None = None) -> str:
+        """Re-create the state after frame ``t−1`` from its input and its finished output.
+
+        Returns:
+            ``"exact"``, or for feature blending without saved ``features``, ``"re-created from the
+            last finished frame"`` (the fresh features of ``prev_frame`` are used).
+        """
+        self.prev_frame = prev_frame
+        self.prev = {"image": _quantise(prev_output, self.bits), "features": None}
+        how = "exact"
+        if self.uses_features:
+            if features is None:
+                with torch.inference_mode():
+                    features = self.stylise(prev_frame, None, None, None, None)[1]["features"]
+                how = "re-created from the last finished frame"
+            self.prev["features"] = features
+        return how
+
+    def motion(self, frame: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """DIS flow ``t → t−1`` and its soft confidence, from the previous input frame."""
+        a, b = flowlib.to_gray_u8(frame), flowlib.to_gray_u8(self.prev_frame)
+        back, fwd = self.dis(a, b), self.dis(b, a)
+        return back, flowlib.confidence(back, fwd, soft=True)
+
+    def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
+             confidence: np.ndarray | None = None) -> tuple[torch.Tensor, dict]:
+        """Stylise the next frame.
+
+        Args:
+            frame: ``(1, 3, H, W)`` display sRGB in [0, 1] (all frames the same size).
+            flow: Optional flow ``t → t−1`` ``(H, W, 2)`` (e.g. from renderer vectors); DIS is
+                used when omitted.
+            confidence: ``(H, W)`` in [0, 1] for ``flow`` (required with it).
+
+        Returns:
+            ``(output (1, 3, H, W) in [0, 1] on the CPU, state)``; ``state["features"]`` is what
+            :meth:`restore` needs for exact resumption with feature blending (``None`` otherwise).
+
+        Raises:
+            InputError: A frame of a different size than the previous one, or ``flow`` without
+                ``confidence``.
+        """
+        r = self.request
+        fl = conf = None
+        coherent = r.coherent and self.prev is not None
+        if coherent:
+            if tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
+                raise InputError(f"frame size {tuple(frame.shape[-2:])} differs from the previous "
+                                 f"{tuple(self.prev_frame.shape[-2:])}")
+            if flow is not None and confidence is None:
+                raise InputError("a flow needs its confidence map")
+            fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
+        out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, None)
+        if coherent and r.method == "stylebank" and r.blend in ("image", "both"):
+            warped = flowlib.warp(self.prev["image"], fl, mode="bicubic").clamp(0, 1)
+            c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
+            out = out + (r.keep * c) * (warped - out)
+        out = _quantise(out.clamp(0, 1), self.bits)
+        if r.coherent:
+            self.prev = {"image": out, **state}
+            self.prev_frame = frame
+        return out, state
+
+
 def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -> VideoOutcome:
     """Stylise a sequence end to end (see the module docstring).
 
@@ -409,34 +511,23 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     sink = open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
     frames = source.frames
     working = _working_size(source, request.size)
-    flow = _Flow(request, working, source.size) if request.coherent else None
-    if flow is not None and flow.vectors is not None:
-        flow.vectors.check(frames)
-    device = resolve_device(request.device)
-    stylise = _StyleBankFrames(request, device) if request.method == "stylebank" else _GatysFrames(request, device)
-    bits = sink.quantisation_bits
+    vectors = _Flow(request, working, source.size) if request.coherent and request.flow == "vectors" else None
+    if vectors is not None:
+        vectors.vectors.check(frames)
+    engine = OnlineStylizer(request, quantisation_bits=sink.quantisation_bits)
+    device = engine.device
 
     start = 0 if request.overwrite else sink.first_missing()
     if start < len(frames):
         _check_record(sink, _fingerprint(request), start, request.overwrite)
     meter = WarpingErrorMeter() if request.report else None
 
-    prev: dict | None = None
-    prev_frame: torch.Tensor | None = None
     resumed_state = None
-    if start > 0 and start < len(frames):
-        last = frames[start - 1]
-        prev_frame = _frame_rgb(source.read(start - 1), working)[0]
-        prev_image = _frame_rgb(sink.read_done(last), working)[0]
-        prev = {"image": _quantise(prev_image, bits), "features": None}
-        if request.method == "stylebank" and request.blend in ("feature", "both"):
-            state = _load_state(sink, start - 1)
-            resumed_state = "exact" if state is not None else "re-created from the last finished frame"
-            if state is None:
-                with torch.inference_mode():
-                    _, fresh = stylise(prev_frame, None, None, None, None)
-                state = fresh
-            prev["features"] = state["features"]
+    if request.coherent and 0 < start < len(frames):
+        state = _load_state(sink, start - 1) if engine.uses_features else None
+        resumed_state = engine.restore(_frame_rgb(source.read(start - 1), working)[0],
+                                       _frame_rgb(sink.read_done(frames[start - 1]), working)[0],
+                                       None if state is None else state["features"])
     if meter is not None and start > 0:
         for info, image in source.iter_frames(0):
             if info.index >= start:
@@ -449,21 +540,14 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
         t0 = time.perf_counter()
         frame, alpha = _frame_rgb(image, working)
         fl = conf = None
-        if request.coherent and prev is not None:
-            fl, conf = flow(frame, prev_frame, info, frames[info.index - 1])
-        out, state = stylise(frame, prev if request.coherent else None, fl, conf, None)
-        if request.coherent and prev is not None and request.method == "stylebank" and request.blend in ("image", "both"):
-            warped = flowlib.warp(prev["image"], fl, mode="bicubic").clamp(0, 1)
-            c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
-            out = out + (request.keep * c) * (warped - out)
-        out = _quantise(out.clamp(0, 1), bits)
+        if vectors is not None and engine.prev is not None:
+            fl, conf = vectors(frame, engine.prev_frame, info, frames[info.index - 1])
+        out, state = engine.step(frame, flow=fl, confidence=conf)
         sink.write(info, out, alpha)
         if request.coherent:
             _save_state(sink, info.index, state)
         if meter is not None:
             meter.update(out, frame)
-        prev = {"image": out, **state}
-        prev_frame = frame
         computed += 1
         frame_seconds.append(time.perf_counter() - t0)
         try:
