@@ -180,3 +180,43 @@ def test_renderer_vectors_drive_the_propagation(model_dir, tmp_path):
     e_per = warping_error(_read_all(tmp_path / "per"), inputs)
     e_vec = warping_error(_read_all(tmp_path / "vec_out"), inputs)
     assert e_vec < 0.5 * e_per, (e_vec, e_per)
+
+
+@pytest.mark.slow
+def test_kill_minus_nine_mid_sequence_then_rerun_loses_nothing(model_dir, tmp_path):
+    """A real SIGKILL of the CLI while it writes frames; the rerun completes identically."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    big = photo("astronaut", 512)
+    (tmp_path / "in").mkdir()
+    for k in range(30):
+        write_image(tmp_path / "in" / f"frame_{k + 1:04d}.png", big[..., 40 + k : 40 + k + 192, 40 + 2 * k : 40 + 2 * k + 256])
+    src = str(tmp_path / "in" / "frame_####.png")
+    root = Path(__file__).resolve().parents[2]
+
+    def args(out: Path) -> list[str]:
+        return [sys.executable, "-m", "core", "video", src, "-o", str(out), "--model", str(model_dir), "--style", "a",
+                "--device", "cpu", "--quiet"]
+
+    full = subprocess.run(args(tmp_path / "full"), cwd=root, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    victim = subprocess.Popen(args(tmp_path / "killed"), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((tmp_path / "killed").glob("frame_*.png"))) < 4:
+        time.sleep(0.005)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait(timeout=30)
+    done_before = len(list((tmp_path / "killed").glob("frame_*.png")))
+    assert 0 < done_before < 30, "the kill did not land mid-sequence"
+    rerun = subprocess.run(args(tmp_path / "killed"), cwd=root, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    names = sorted(p.name for p in (tmp_path / "full").glob("frame_*.png"))
+    assert names == sorted(p.name for p in (tmp_path / "killed").glob("frame_*.png")) and len(names) == 30
+    for name in names:
+        assert torch.equal(read_image(tmp_path / "full" / name).rgb, read_image(tmp_path / "killed" / name).rgb), name
+    leftovers = [p.name for p in (tmp_path / "killed").iterdir() if p.name.startswith(".") and "tmp" in p.name]
+    assert not leftovers
