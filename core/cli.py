@@ -222,6 +222,131 @@ def _cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_analogy(sub) -> None:
+    from .analogy import MAX_SIDE, AnalogyConfig, min_side
+
+    p = sub.add_parser(
+        "analogy", help="Deep Image Analogy: A′ and B from A and B′",
+        description="Deep Image Analogy (Liao et al. 2017). From A (e.g. a photo) and B_PRIME (e.g. a painting) "
+                    "write OUT_DIR/A_prime.png (A's structure, B′'s look) and OUT_DIR/B.png (B′'s structure, A's "
+                    "look), both at the working size. Alpha channels are ignored.")
+    p.add_argument("a", type=Path, metavar="A", help="image A (PNG, JPEG, TIFF, EXR)")
+    p.add_argument("b_prime", type=Path, metavar="B_PRIME", help="image B′")
+    p.add_argument("-o", "--output", dest="out_dir", type=Path, required=True, metavar="OUT_DIR",
+                   help="output folder (created; A_prime.png and B.png in it are replaced)")
+    p.add_argument("--size", type=_positive_int, default=AnalogyConfig.size,
+                   help=f"long side of the working size in px, {min_side()}…{MAX_SIDE} (default {AnalogyConfig.size})")
+    p.add_argument("--iterations", type=_positive_int, default=None,
+                   help=f"PatchMatch iterations at the coarsest level; finer levels get proportionally fewer "
+                        f"(default {AnalogyConfig.iterations[0]}: {', '.join(map(str, AnalogyConfig.iterations))})")
+    p.add_argument("--deconv-iterations", type=int, default=None, metavar="N",
+                   help="L-BFGS iterations of every deconvolution (default "
+                        f"{', '.join(map(str, AnalogyConfig.deconv_iterations))} coarse → fine)")
+    p.add_argument("--refine", action="store_true",
+                   help="photo refinement: keep A's edges, take A′'s colours (guided filter); for photo-to-photo")
+    p.add_argument("--seed", type=int, default=0, help="PatchMatch seed")
+    p.add_argument("--export-nnf", action="store_true",
+                   help="also write nnf_ab.npy / nnf_ba.npy ((H, W, 2) int64, (y, x)) and colour-coded PNGs")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--encoder-weights", type=Path, default=None, help="VGG weights file (.h5, .pth, .safetensors)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the result")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_analogy)
+
+
+def _cmd_analogy(args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import tempfile
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+
+    from .analogy import AnalogyConfig, check_analogy_size, deep_image_analogy
+    from .device import resolve_device
+    from .errors import InputError, OutputError
+    from .image_io import read_image, write_image
+    from .patchmatch import nnf_to_color
+    from .resize import size_for_long_side
+    from .vgg import get_encoder
+
+    # Everything that can fail on the user's input is checked before any heavy work.
+    config = AnalogyConfig(size=args.size, seed=args.seed, refine=args.refine)
+    if args.iterations is not None:
+        base = AnalogyConfig.iterations
+        config = replace(config, iterations=tuple(max(1, round(args.iterations * n / base[0])) for n in base))
+    if args.deconv_iterations is not None:
+        if args.deconv_iterations < 0:
+            raise InputError(f"--deconv-iterations must be ≥ 0, got {args.deconv_iterations}")
+        config = replace(config, deconv_iterations=(args.deconv_iterations,) * len(AnalogyConfig.deconv_iterations))
+    config.validate()
+    out_dir: Path = args.out_dir
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"output {out_dir} is a file; give a folder for A_prime.png and B.png")
+    names = ["A_prime.png", "B.png"]
+    if args.export_nnf:
+        names += ["nnf_ab.npy", "nnf_ba.npy", "nnf_ab.png", "nnf_ba.png"]
+    for name in names:
+        dest = out_dir / name
+        for src in (args.a, args.b_prime):
+            if dest.resolve() == src.resolve() or (dest.exists() and src.exists() and os.path.samefile(dest, src)):
+                raise OutputError(f"output {dest} is one of the inputs; refusing to overwrite a source image")
+    images = {}
+    for label, path in (("A", args.a), ("B′", args.b_prime)):
+        data = read_image(path)
+        hw = size_for_long_side(*data.size, config.size)
+        check_analogy_size(hw, config.levels, f"{label} ({path})")
+        images[label] = data.srgb()
+    device = resolve_device(args.device)
+    encoder = get_encoder(args.encoder_weights, device=device)
+
+    with _progress_bar("analogy", args.quiet) as progress:
+        result = deep_image_analogy(images["A"], images["B′"], encoder, config=config, progress=progress)
+
+    # Written only now, into a hidden staging folder beside the results, then moved in.
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".analogy-", suffix=".tmp", dir=out_dir))
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {out_dir}: {exc.strerror or exc}") from exc
+    try:
+        write_image(staging / "A_prime.png", result.a_prime)
+        write_image(staging / "B.png", result.b)
+        if args.export_nnf:
+            hw_a, hw_b = tuple(result.a_prime.shape[-2:]), tuple(result.b.shape[-2:])
+            for tag, nnf, target_hw in (("ab", result.nnf_ab, hw_b), ("ba", result.nnf_ba, hw_a)):
+                np.save(staging / f"nnf_{tag}.npy", nnf.numpy().astype(np.int64))
+                color = torch.from_numpy(nnf_to_color(nnf, target_hw)).permute(2, 0, 1).float() / 255.0
+                write_image(staging / f"nnf_{tag}.png", color)
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write into {out_dir}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    a_h, a_w = result.a_prime.shape[-2:]
+    b_h, b_w = result.b.shape[-2:]
+    data = {
+        "a_prime": str(out_dir / "A_prime.png"), "b": str(out_dir / "B.png"),
+        "nnf": {n.split(".")[0] + ("_png" if n.endswith(".png") else ""): str(out_dir / n) for n in names[2:]}
+        if args.export_nnf else None,
+        "size_a": [int(a_w), int(a_h)], "size_b": [int(b_w), int(b_h)],
+        "seconds": result.seconds, "device": str(device), "encoder": result.architecture,
+        "layers": result.layers, "iterations": list(config.iterations),
+        "deconv_iterations": list(config.deconv_iterations), "refine": config.refine,
+    }
+    if args.json:
+        print(json.dumps(data))
+    else:
+        print(f"wrote {data['a_prime']} ({a_w}×{a_h}) and {data['b']} ({b_w}×{b_h}) in "
+              f"{result.seconds['total']:.1f} s", file=sys.stderr)
+    return 0
+
+
 @contextmanager
 def _progress_bar(desc: str, quiet: bool):
     """A progress callback drawing a tqdm bar on stderr (nothing when ``quiet``)."""
@@ -383,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize(sub)
     _add_stylebank(sub)
     _add_video(sub)
+    _add_analogy(sub)
     d = sub.add_parser("doctor", help="check dependencies and encoder weights")
     d.add_argument("--encoder-weights", type=Path, default=None)
     d.add_argument("--json", action="store_true")
