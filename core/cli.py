@@ -3,6 +3,7 @@
 Commands:
     stylize   Stylise an image (``--method gatys`` or ``stylebank``).
     video     Stylise a video or image sequence, temporally coherent and resumable.
+    analogy   Deep Image Analogy: A + B′ → A′ and B, with the correspondence fields.
     stylebank Train StyleBank models, add styles, list styles.
     doctor    Report dependencies, encoder weights and devices.
 
