@@ -14,6 +14,7 @@ help:
 	@echo "make test   - set up if needed, then run the whole test suite"
 	@echo "make setup  - create $(VENV) and install every dependency"
 	@echo "make bench  - run the benchmarks (results in bench/results and docs/benchmarks.md)"
+	@echo "make addon  - build the installable extension zip into $(ADDON_DIR)/ (core, addon, vendored models)"
 
 setup: $(STAMP)
 
@@ -41,6 +42,21 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/gatys.py
+	$(PY) bench/stylebank.py
+	$(PY) bench/video.py
+	$(PY) bench/analogy.py
+
+# The extension zip, built by Blender's own extension tool (shipped in the bpy wheel) from
+# blender_manifest.toml; [build] paths_exclude_pattern there keeps tests, docs and dev files out.
+ADDON_DIR := dist
+BLENDER_EXT = $$($(PY) -c "import importlib.util, pathlib; \
+spec = importlib.util.find_spec('bpy'); \
+print(sorted(pathlib.Path(next(iter(spec.submodule_search_locations))).glob('*/scripts/addons_core/bl_pkg/cli/blender_ext.py'))[-1])")
+
+# Order-only: a fresh checkout is set up first, an existing venv is not re-installed.
+addon: | $(STAMP)
+	mkdir -p $(ADDON_DIR)
+	$(PY) "$(BLENDER_EXT)" build --source-dir . --output-dir $(ADDON_DIR)
 
 clean:
 	rm -rf out dist build *.egg-info .pytest_cache
