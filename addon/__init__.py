@@ -1,22 +1,34 @@
-"""Blender side of the extension: registers the preferences and the scene settings.
+"""Blender side of the extension: preferences, scene settings, compositor nodes, render handlers.
 
 Registration needs only ``bpy``: PyTorch and the other dependencies may be missing, and the
-preferences then say so.
+preferences then say so. Core (which needs them) is imported only when a frame is stylised.
 """
 
 import bpy
+from bpy.app.handlers import persistent
 
-from . import preferences, properties
+from . import jobs, nodes, operators, preferences, properties, render_stylize, ui
 
-_MODULES = (preferences, properties)
+_MODULES = (preferences, properties, nodes, operators, ui)
 
 
 def _classes() -> tuple[type, ...]:
     return tuple(cls for module in _MODULES for cls in module.CLASSES)
 
 
+@persistent
+def _sync_capture_folders(*_args) -> None:
+    """After a load or a save the .blend's folder (and so ``//``) may have changed."""
+    for scene in bpy.data.scenes:
+        if hasattr(scene, "nst"):
+            nodes.sync_all(scene)
+
+
+_FILE_HANDLERS = (("load_post", _sync_capture_folders), ("save_post", _sync_capture_folders))
+
+
 def register() -> None:
-    """Register the classes in order, add ``Scene.nst`` and put known site folders on sys.path."""
+    """Register the classes in order, add ``Scene.nst``, the handlers and the Add menu entries."""
     for cls in _classes():
         bpy.utils.register_class(cls)
     bpy.types.Scene.nst = bpy.props.PointerProperty(
@@ -25,10 +37,22 @@ def register() -> None:
         description="Style transfer settings of this scene",
     )
     preferences.add_site_dirs(preferences.get_preferences(bpy.context))
+    render_stylize.add_handlers()
+    for name, function in _FILE_HANDLERS:
+        getattr(bpy.app.handlers, name).append(function)
+    nodes.add_menu()
+    jobs.RUNNER.start()
 
 
 def unregister() -> None:
-    """Remove ``Scene.nst`` and unregister the classes in reverse order."""
+    """Undo :func:`register` in reverse order; running jobs are cancelled."""
+    jobs.RUNNER.shutdown()
+    nodes.remove_menu()
+    for name, function in _FILE_HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        while function in handlers:
+            handlers.remove(function)
+    render_stylize.remove_handlers()
     del bpy.types.Scene.nst
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

@@ -1,8 +1,9 @@
 """Status of the Python packages the add-on needs, found without importing them.
 
-Blender's bundled Python ships NumPy but not PyTorch, OpenCV or h5py. The add-on registers without
-them and shows what is missing in its preferences; the fix is to install them into the add-on's
-private site folder or to point the add-on at an existing Python environment.
+Blender's bundled Python ships NumPy but not PyTorch, OpenCV, h5py, OpenEXR, Pillow or
+safetensors. The add-on registers without them and shows what is missing in its preferences; the
+fix is to install them into the add-on's private site folder or to point the add-on at an
+existing Python environment.
 
 Nothing here imports ``bpy``: the add-on hands in the folders Blender gives it
 (``bpy.utils.extension_path_user``), so the module is tested in plain Python. Nothing here imports
@@ -55,6 +56,9 @@ DEPENDENCIES: tuple[Dependency, ...] = (
         ),
     ),
     Dependency("h5py", "h5py", ("h5py",)),
+    Dependency("OpenEXR", "OpenEXR", ("OpenEXR",)),
+    Dependency("PIL", "Pillow", ("pillow", "Pillow")),
+    Dependency("safetensors", "safetensors", ("safetensors",)),
 )
 
 

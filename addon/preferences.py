@@ -134,6 +134,20 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
             box.label(text="Private install folder: none (not loaded as an extension)")
         else:
             box.label(text=f"Private install folder: {site}")
+        if isinstance(box, bpy.types.UILayout):  # draw() also runs headless with a recording stand-in
+            _draw_install(box)
+
+
+def _draw_install(layout: bpy.types.UILayout) -> None:
+    """Install buttons, or why they are disabled (Blender's online access setting)."""
+    if not dependencies.missing_modules():
+        return
+    row = layout.row(align=True)
+    row.enabled = bpy.app.online_access
+    row.operator("nst.install_dependencies", text="Install (CPU)", icon="IMPORT").build = "CPU"
+    row.operator("nst.install_dependencies", text="Install (CUDA)", icon="IMPORT").build = "CUDA"
+    if not bpy.app.online_access:
+        layout.label(text="Online access is off (Preferences > System > Network)", icon="INFO")
 
 
 CLASSES = (NST_AP_preferences,)

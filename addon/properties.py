@@ -32,6 +32,13 @@ PRESERVE_COLOR_ITEMS = (
 )
 
 
+def _output_folder_changed(context: bpy.types.Context) -> None:
+    from . import nodes  # noqa: PLC0415 - nodes imports this module's siblings; avoid a cycle at import
+
+    if context.scene is not None:
+        nodes.sync_all(context.scene)
+
+
 class NST_PG_settings(bpy.types.PropertyGroup):
     """Settings of one scene's style transfer, available as ``scene.nst``."""
 
@@ -66,6 +73,14 @@ class NST_PG_settings(bpy.types.PropertyGroup):
         description="Keep the content's colours instead of the style image's",
         items=PRESERVE_COLOR_ITEMS,
         default="NONE",
+    )
+    output_folder: bpy.props.StringProperty(
+        name="Output Folder",
+        description="Where the style nodes keep their captures and stylised frames, one folder per node "
+        "('//' = the .blend file's folder; the system's temporary folder while the file is unsaved)",
+        default="//nst/",
+        subtype="DIR_PATH",
+        update=lambda self, context: _output_folder_changed(context),
     )
     seed: bpy.props.IntProperty(
         name="Seed",

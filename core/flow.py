@@ -689,3 +689,30 @@ def _feather(conf: np.ndarray) -> np.ndarray:
     # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are.
     feathered = np.where(blurred >= 1.0 - 1e-6, c, np.minimum(c, blurred))
     return np.clip(feathered, 0.0, 1.0).astype(np.float32)
+
+
+def resize_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a flow and its confidence to ``size`` = ``(H, W)``, scaling the vectors with it.
+
+    Area averaging when shrinking, bilinear when enlarging; the confidence stays in [0, 1].
+
+    Args:
+        flow: ``(h, w, 2)`` in pixels of the original size.
+        confidence: ``(h, w)``.
+        size: Target ``(H, W)``.
+
+    Returns:
+        ``(flow (H, W, 2), confidence (H, W))`` as ``float32``.
+    """
+    import cv2
+
+    h, w = flow.shape[:2]
+    if (h, w) == tuple(size):
+        return flow.astype(np.float32), confidence.astype(np.float32)
+    H, W = size
+    interp = cv2.INTER_AREA if H * W < h * w else cv2.INTER_LINEAR
+    scaled = cv2.resize(np.ascontiguousarray(flow, dtype=np.float32), (W, H), interpolation=interp)
+    scaled[..., 0] *= W / w
+    scaled[..., 1] *= H / h
+    conf = cv2.resize(np.ascontiguousarray(confidence, dtype=np.float32), (W, H), interpolation=interp)
+    return scaled.astype(np.float32), np.clip(conf, 0.0, 1.0).astype(np.float32)

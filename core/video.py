@@ -225,7 +225,8 @@ class _StyleBankFrames:
         self.amp = autocast_context(device) if device.type == "cuda" else None
 
     def __call__(self, frame: torch.Tensor, prev: dict | None, flow: np.ndarray | None,
-                 conf: np.ndarray | None, progress: Callable | None) -> tuple[torch.Tensor, dict]:
+                 conf: np.ndarray | None, progress: Callable | None,
+                 masks: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
         from contextlib import nullcontext
 
         from .stylebank_fusion import padding_for, stylebank_decode, stylebank_features
@@ -234,6 +235,7 @@ class _StyleBankFrames:
         with torch.inference_mode(), (self.amp() if self.amp else nullcontext()):
             feats, size = stylebank_features(self.net, frame.to(self.device), list(r.style_names),
                                              weights=None if r.style_weights is None else list(r.style_weights),
+                                             masks=None if masks is None else [m.to(self.device) for m in masks],
                                              strength=r.strength)
             if prev is not None and r.blend in ("feature", "both") and prev.get("features") is not None:
                 pad = padding_for(*size)
@@ -255,7 +257,8 @@ class _GatysFrames:
         self.styles = [read_image(p).srgb() for p in request.styles]
 
     def __call__(self, frame: torch.Tensor, prev: dict | None, flow: np.ndarray | None,
-                 conf: np.ndarray | None, progress: Callable | None) -> tuple[torch.Tensor, dict]:
+                 conf: np.ndarray | None, progress: Callable | None,
+                 masks: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
         from dataclasses import replace
 
         from .gatys import TemporalTarget, stylize_gatys
@@ -264,14 +267,15 @@ class _GatysFrames:
         weights = None if r.style_weights is None else list(r.style_weights)
         if prev is None or flow is None:
             res = stylize_gatys(frame, self.styles, self.encoder, config=r.gatys, style_weights=weights,
-                                progress=progress)
+                                masks=masks, progress=progress)
             return res.image, {}
         warped = flowlib.warp(prev["image"], flow, mode="bicubic").clamp(0, 1)
         c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
         init = frame + c * (warped - frame)  # disoccluded regions start from the content
         cfg = replace(r.gatys, iterations=r.gatys_next_iterations, pyramid_levels=1)
-        res = stylize_gatys(frame, self.styles, self.encoder, config=cfg, style_weights=weights, progress=progress,
-                            init_image=init, temporal=TemporalTarget(warped, c * r.keep, r.temporal_weight))
+        res = stylize_gatys(frame, self.styles, self.encoder, config=cfg, style_weights=weights, masks=masks,
+                            progress=progress, init_image=init,
+                            temporal=TemporalTarget(warped, c * r.keep, r.temporal_weight))
         return res.image, {}
 
 
@@ -370,20 +374,7 @@ class _Flow:
         both_depths = depth is not None and prev_depth is not None
         flow, conf = flowlib.vector_confidence(vec, depth if both_depths else None, prev_depth if both_depths else None,
                                                vector_prev=prev_vec)
-        if self.working != self.source_size:
-            sy, sx = self.working[0] / self.source_size[0], self.working[1] / self.source_size[1]
-            flow = np.stack([cv_resize(flow[..., 0], self.working) * sx, cv_resize(flow[..., 1], self.working) * sy], -1)
-            conf = np.clip(cv_resize(conf, self.working), 0, 1)
-        return flow.astype(np.float32), conf.astype(np.float32)
-
-
-def cv_resize(channel: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize one float channel to ``(H, W)`` (area when shrinking, linear when enlarging)."""
-    import cv2
-
-    h, w = size
-    interp = cv2.INTER_AREA if h * w < channel.shape[0] * channel.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(channel.astype(np.float32), (w, h), interpolation=interp)
+        return flowlib.resize_motion(flow, conf, self.working)
 
 
 class OnlineStylizer:
@@ -449,7 +440,8 @@ class OnlineStylizer:
         return back, flowlib.confidence(back, fwd, soft=True)
 
     def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
-             confidence: np.ndarray | None = None) -> tuple[torch.Tensor, dict]:
+             confidence: np.ndarray | None = None, masks: list[torch.Tensor] | None = None,
+             progress: ProgressCallback | None = None) -> tuple[torch.Tensor, dict]:
         """Stylise the next frame.
 
         Args:
@@ -457,6 +449,10 @@ class OnlineStylizer:
             flow: Optional flow ``t → t−1`` ``(H, W, 2)`` (e.g. from renderer vectors); DIS is
                 used when omitted.
             confidence: ``(H, W)`` in [0, 1] for ``flow`` (required with it).
+            masks: Optional region masks ``(1, 1, H, W)``, one per style (region-wise fusion for
+                StyleBank, guided Gram for Gatys).
+            progress: Gatys reports its iterations here; returning ``False`` cancels
+                (:class:`~core.errors.Cancelled`, the state is left as it was).
 
         Returns:
             ``(output (1, 3, H, W) in [0, 1] on the CPU, state)``; ``state["features"]`` is what
@@ -476,7 +472,7 @@ class OnlineStylizer:
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
             fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
-        out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, None)
+        out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method == "stylebank" and r.blend in ("image", "both"):
             warped = flowlib.warp(self.prev["image"], fl, mode="bicubic").clamp(0, 1)
             c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()

@@ -1,0 +1,41 @@
+"""Which StyleBank model the nodes use and which styles it offers; no ``bpy``, no PyTorch.
+
+The style list is read from the model folder's ``model.toml`` (see
+:mod:`core.stylebank_model`) with :mod:`tomllib`, so the node's style menu works in a Blender
+whose Python has no PyTorch yet. The weights are loaded, and checked, only when a frame is
+stylised.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+VENDORED_MODEL_DIR = Path(__file__).resolve().parent.parent / "vendored_models" / "stylebank"
+"""The model shipped inside the extension (``core.stylebank_model.DEFAULT_MODEL_DIR``)."""
+
+
+def model_dir(preference: str) -> Path | None:
+    """The model folder to use: the preference when set, None for the vendored model.
+
+    Args:
+        preference: The add-on preference *Model Folder* (``""`` when unset), already made
+            absolute (``bpy.path.abspath``).
+    """
+    return Path(preference) if preference else None
+
+
+def available_styles(folder: Path | None) -> list[str]:
+    """Style names listed in a model folder's ``model.toml`` (vendored model when None).
+
+    Returns:
+        The names, sorted; empty when the folder or its manifest is missing or unreadable
+        (the error is reported when a frame is stylised, with the reason).
+    """
+    folder = VENDORED_MODEL_DIR if folder is None else folder
+    try:
+        manifest = tomllib.loads((folder / "model.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    styles = manifest.get("styles", {})
+    return sorted(styles) if isinstance(styles, dict) else []

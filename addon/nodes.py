@@ -1,0 +1,434 @@
+"""Compositor nodes that stylise the render: Style Transfer and StyleBank Fusion.
+
+Python cannot add compositor nodes that compute pixels, so each node is a
+``CompositorNodeCustomGroup`` whose private node group
+
+* passes its Image input straight through to its Image output (the compositor keeps working,
+  the node can sit anywhere in a tree), and
+* captures its inputs with a File Output node (OpenEXR, 32-bit float, scene-linear) into the
+  node's capture folder, once per rendered frame (see :mod:`.node_files` for the layout).
+
+The stylisation itself happens after each frame in the render handlers
+(:mod:`.render_stylize`), which read the captures and write the stylised PNGs and the image
+datablock ``NST <node name>``.
+
+Inputs: Image; Vector and Depth (Render Layers passes, used for coherence); StyleBank Fusion
+also Mask 1 … Mask 4 (e.g. an ID Mask or a Cryptomatte matte: the region of each style).
+
+A later Deep Image Analogy node fits the same frame: its group would capture Image and the
+reference B′ as inputs, and its settings would become a core ``AnalogyRequest`` in
+:meth:`_StylizeNode.node_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import bpy
+
+from . import model_styles, node_files
+from .frame_stylizer import NodeSettings
+from .preferences import get_preferences
+
+_BLENDER_5 = bpy.app.version >= (5, 0, 0)
+
+PRESERVE_COLOR_ITEMS = (
+    ("NONE", "Off", "Take the colours from the style"),
+    ("LUMINANCE", "Luminance", "Keep the render's colours, take the style's light and strokes "
+                               "(Gatys et al., 'Preserving Color in Neural Artistic Style Transfer', 2016)"),
+    ("HISTOGRAM", "Histogram", "Match the result's colour statistics to the render's (Gatys et al., 2016)"),
+)
+METHOD_ITEMS = (
+    ("STYLEBANK", "StyleBank", "Feed-forward network with one filter bank per style: fast, styles of the model "
+                               "(Chen et al., CVPR 2017)"),
+    ("GATYS", "Gatys", "Optimise the image until its VGG features match the style image's: any style, slow "
+                       "(Gatys, Ecker & Bethge, CVPR 2016)"),
+)
+
+
+# ------------------------------------------------------------------------------------------
+# Where a node's files go
+# ------------------------------------------------------------------------------------------
+
+
+def output_root(scene: bpy.types.Scene) -> Path:
+    """The scene's output folder, absolute (``//`` = the .blend's folder, or the temp folder)."""
+    blend = bpy.data.filepath
+    blend_dir = os.path.dirname(blend) if blend else None
+    setting = scene.nst.output_folder if hasattr(scene, "nst") else ""
+    return node_files.resolve_output_root(setting, blend_dir, os.path.join(tempfile.gettempdir(), "blender_nst"))
+
+
+def node_folders(scene: bpy.types.Scene, node: bpy.types.Node) -> node_files.NodeFolders:
+    """The files of ``node`` in ``scene``: ``<output folder>/<node.folder>``."""
+    return node_files.NodeFolders.for_node(output_root(scene), node.folder or node.name)
+
+
+def unique_folder(node: bpy.types.Node) -> str:
+    """A folder name for ``node`` from its name, unused by the other style nodes of its tree."""
+    base = node_files.folder_name(node.name)
+    taken = {n.folder for n in node.id_data.nodes if isinstance(n, _StylizeNode) and n != node}
+    name, counter = base, 1
+    while name in taken:
+        counter += 1
+        name = f"{base}-{counter}"
+    return name
+
+
+def compositor_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """The scene's compositing node tree (``node_tree`` before Blender 5.0)."""
+    if _BLENDER_5:
+        return getattr(scene, "compositing_node_group", None)
+    return scene.node_tree if scene.use_nodes else None
+
+
+def stylize_nodes(scene: bpy.types.Scene) -> list[bpy.types.Node]:
+    """The add-on's nodes at the top level of the scene's compositor, unmuted."""
+    tree = compositor_tree(scene)
+    if tree is None:
+        return []
+    return [n for n in tree.nodes if isinstance(n, _StylizeNode) and not n.mute]
+
+
+def _capture_node(tree: bpy.types.NodeTree) -> bpy.types.Node | None:
+    return next((n for n in tree.nodes if n.bl_idname == "CompositorNodeOutputFile"), None)
+
+
+def sync_node(scene: bpy.types.Scene, node: bpy.types.Node) -> None:
+    """Point the node's File Output at its capture folder (main thread).
+
+    Called when a node is added or copied, when its folder or the scene's output folder
+    changes, after a .blend is loaded or saved (``//`` may mean another folder now), and at
+    the start of a render in background mode.
+    """
+    tree = node.node_tree
+    if tree is None:
+        return
+    capture = _capture_node(tree)
+    if capture is None:
+        return
+    folder = str(node_folders(scene, node).capture) + os.sep
+    if _BLENDER_5:
+        if capture.directory != folder:
+            capture.directory = folder
+    elif capture.base_path != folder:
+        capture.base_path = folder
+
+
+def sync_all(scene: bpy.types.Scene) -> None:
+    """:func:`sync_node` for every node of the add-on in the scene."""
+    for node in stylize_nodes(scene):
+        sync_node(scene, node)
+        if node.coherence:
+            enable_motion_passes(scene, node)
+
+
+def enable_motion_passes(scene: bpy.types.Scene, node: bpy.types.Node) -> None:
+    """Coherence on: turn on the Vector and Depth passes and connect them to the node.
+
+    The passes are enabled on every view layer of the scene; the node's Vector and Depth
+    inputs are linked from the Render Layers node that feeds its Image input when they are not
+    connected yet. Motion blur is left as the user set it (with it on, the Vector pass is zero
+    and the add-on estimates optical flow instead).
+    """
+    for layer in scene.view_layers:
+        if not layer.use_pass_vector:
+            layer.use_pass_vector = True
+        if not layer.use_pass_z:
+            layer.use_pass_z = True
+    image_in = node.inputs.get("Image")
+    if image_in is None or not image_in.is_linked:
+        return
+    source = image_in.links[0].from_node
+    if source.bl_idname != "CompositorNodeRLayers":
+        return
+    tree = node.id_data
+    for name in ("Vector", "Depth"):
+        target = node.inputs.get(name)
+        output = source.outputs.get(name)
+        if target is not None and output is not None and not target.is_linked:
+            tree.links.new(output, target)
+
+
+# ------------------------------------------------------------------------------------------
+# The node group inside each node
+# ------------------------------------------------------------------------------------------
+
+
+def _new_slot(capture: bpy.types.Node, prefix: str) -> None:
+    if _BLENDER_5:
+        capture.file_output_items.new("RGBA", prefix)
+    else:
+        capture.file_slots.new(prefix)
+
+
+def build_group(title: str, masks: int) -> bpy.types.NodeTree:
+    """A new private node group: pass Image through, capture every input as OpenEXR.
+
+    Args:
+        title: Name of the group (prefixed with ``.`` so Blender's group lists hide it).
+        masks: Number of Mask inputs (0 for Style Transfer).
+    """
+    tree = bpy.data.node_groups.new(f".NST {title}", "CompositorNodeTree")
+    interface = tree.interface
+    inputs = [("Image", "NodeSocketColor", node_files.IMAGE)]
+    inputs += [(f"Mask {i}", "NodeSocketFloat", node_files.mask_prefix(i)) for i in range(1, masks + 1)]
+    inputs += [("Vector", "NodeSocketVector", node_files.VECTOR), ("Depth", "NodeSocketFloat", node_files.DEPTH)]
+    for name, socket_type, _prefix in inputs:
+        socket = interface.new_socket(name, in_out="INPUT", socket_type=socket_type)
+        if name.startswith("Mask"):
+            socket.default_value = 1.0
+            socket.min_value, socket.max_value = 0.0, 1.0
+        elif name == "Depth":
+            socket.default_value = 1e10
+    interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+
+    group_in = tree.nodes.new("NodeGroupInput")
+    group_out = tree.nodes.new("NodeGroupOutput")
+    capture = tree.nodes.new("CompositorNodeOutputFile")
+    capture.name = capture.label = "NST Capture"
+    group_in.location, capture.location, group_out.location = (-300, 0), (0, -120), (300, 0)
+    fmt = capture.format
+    fmt.file_format = "OPEN_EXR"
+    fmt.color_depth = "32"
+    fmt.color_mode = "RGBA"
+    fmt.exr_codec = "ZIP"
+    if _BLENDER_5:
+        capture.file_output_items.clear()
+    else:
+        capture.file_slots.clear()
+    for _name, _socket_type, prefix in inputs:
+        _new_slot(capture, prefix)
+    for index, (name, _socket_type, _prefix) in enumerate(inputs):
+        tree.links.new(group_in.outputs[name], capture.inputs[index])
+    tree.links.new(group_in.outputs["Image"], group_out.inputs["Image"])
+    return tree
+
+
+# ------------------------------------------------------------------------------------------
+# Node classes
+# ------------------------------------------------------------------------------------------
+
+
+def _style_search(_self, context, edit_text):
+    """Suggestions for a style field: the styles of the model in the preferences."""
+    prefs = get_preferences(context)
+    folder = model_styles.model_dir(bpy.path.abspath(prefs.model_folder) if prefs is not None else "")
+    return [name for name in model_styles.available_styles(folder) if edit_text.lower() in name.lower()]
+
+
+def _folder_changed(node, context) -> None:
+    scene = getattr(context, "scene", None) or bpy.context.scene
+    if scene is not None:
+        sync_node(scene, node)
+
+
+def _coherence_changed(node, context) -> None:
+    if node.coherence and context.scene is not None:
+        enable_motion_passes(context.scene, node)
+
+
+class _StylizeNode:
+    """What the Style Transfer and StyleBank Fusion nodes share (a mixin; not registered)."""
+
+    MASKS = 0
+    TITLE = ""
+
+    strength: bpy.props.FloatProperty(
+        name="Strength", description="0 keeps the render, 1 applies the full style (StyleBank)",
+        default=1.0, min=0.0, max=1.0, subtype="FACTOR")
+    preserve_color: bpy.props.EnumProperty(
+        name="Preserve Colour", description="Keep the render's colours instead of the style's",
+        items=PRESERVE_COLOR_ITEMS, default="NONE")
+    coherence: bpy.props.BoolProperty(
+        name="Coherence",
+        description="Animation: carry the previous frame's strokes along the motion so the style does not "
+                    "flicker (uses the Vector and Depth passes, which are turned on and connected for you)",
+        default=True, update=_coherence_changed)
+    keep: bpy.props.FloatProperty(
+        name="Keep", description="How much of the carried previous frame is kept where the motion is trusted",
+        default=0.85, min=0.0, max=1.0, subtype="FACTOR")
+    size: bpy.props.IntProperty(
+        name="Size", description="Long side at which the style is computed (0 = the render's size); "
+                                 "the result is scaled back to the render's size",
+        default=0, min=0, soft_max=4096, subtype="PIXEL")
+    replace_output: bpy.props.BoolProperty(
+        name="Replace Render Output",
+        description="Overwrite each frame Blender writes (the render output path) with the stylised frame. "
+                    "Off: the render output is left as rendered and the stylised frames go to the node's folder",
+        default=False)
+    status: bpy.props.StringProperty(name="Status", description="What the last render did with this node")
+    folder: bpy.props.StringProperty(
+        name="Folder", description="This node's folder under the scene's Output Folder (captures, the network's "
+                                   "input and the stylised frames); set from the node's name when it is added",
+        update=_folder_changed)
+
+    @classmethod
+    def poll(cls, ntree: bpy.types.NodeTree) -> bool:
+        return ntree.bl_idname == "CompositorNodeTree"
+
+    def init(self, context: bpy.types.Context) -> None:
+        self.node_tree = build_group(self.TITLE, self.MASKS)
+        self.folder = unique_folder(self)  # its update callback syncs the capture path
+        # nodes.new() from a script passes no context
+        scene = getattr(context, "scene", None) or bpy.context.scene
+        if scene is not None and self.coherence:
+            enable_motion_passes(scene, self)
+
+    def copy(self, node: bpy.types.Node) -> None:
+        self.node_tree = node.node_tree.copy() if node.node_tree is not None else build_group(self.TITLE, self.MASKS)
+        self.status = ""
+        self.folder = unique_folder(self)
+
+    def draw_buttons(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
+        self.draw_style(context, layout)
+        layout.prop(self, "preserve_color")
+        row = layout.row(align=True)
+        row.prop(self, "coherence")
+        sub = row.row(align=True)
+        sub.active = self.coherence
+        sub.prop(self, "keep", text="")
+        layout.prop(self, "size")
+        layout.prop(self, "replace_output")
+        if self.status:
+            layout.label(text=self.status, icon="ERROR" if self.status.startswith("Error") else "INFO")
+
+    def draw_buttons_ext(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
+        self.draw_buttons(context, layout)
+        layout.prop(self, "folder")
+        if context.scene is not None:
+            folders = node_folders(context.scene, self)
+            layout.label(text=f"Files: {folders.root}")
+            layout.label(text=f"Image: NST {self.name}")
+
+    def draw_style(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
+        raise NotImplementedError
+
+    def node_settings(self, context: bpy.types.Context) -> NodeSettings:
+        """The node's settings as core sees them (main or render thread; reads only)."""
+        raise NotImplementedError
+
+    def _common(self, context: bpy.types.Context) -> dict:
+        prefs = get_preferences(context)
+        folder = bpy.path.abspath(prefs.model_folder) if prefs is not None and prefs.model_folder else ""
+        return {
+            "node": self.name,
+            "strength": self.strength,
+            "preserve_color": self.preserve_color.lower(),
+            "coherent": self.coherence,
+            "keep": self.keep,
+            "size": self.size or None,
+            "model_dir": model_styles.model_dir(folder),
+            "device": prefs.device.lower() if prefs is not None else "auto",
+        }
+
+
+class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCustomGroup):
+    """Stylise the image that flows through this node, after each rendered frame."""
+
+    bl_idname = "NST_CompositorNodeStyleTransfer"
+    bl_label = "Style Transfer"
+    bl_icon = "BRUSH_DATA"
+    TITLE = "Style Transfer"
+
+    method: bpy.props.EnumProperty(name="Method", items=METHOD_ITEMS, default="STYLEBANK")
+    style: bpy.props.StringProperty(
+        name="Style", description="Style of the StyleBank model (Preferences: Model Folder)", search=_style_search)
+    style_image: bpy.props.StringProperty(
+        name="Style Image", description="Image whose style the Gatys method transfers", subtype="FILE_PATH")
+    iterations: bpy.props.IntProperty(
+        name="Iterations", description="Gatys: optimisation steps of the first frame (later coherent frames "
+                                       "start from the previous result and take a third as many)",
+        default=100, min=1, soft_max=1000)
+
+    def draw_style(self, context, layout):
+        layout.prop(self, "method", text="")
+        if self.method == "STYLEBANK":
+            layout.prop(self, "style")
+            layout.prop(self, "strength")
+        else:
+            layout.prop(self, "style_image")
+            layout.prop(self, "iterations")
+
+    def node_settings(self, context):
+        common = self._common(context)
+        if self.method == "STYLEBANK":
+            return NodeSettings(method="stylebank", style_names=(self.style.strip(),) if self.style.strip() else (),
+                                **common)
+        image = bpy.path.abspath(self.style_image) if self.style_image else ""
+        return NodeSettings(method="gatys", style_images=(Path(image),) if image else (),
+                            gatys_iterations=self.iterations,
+                            gatys_next_iterations=max(1, self.iterations // 3), **common)
+
+
+class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCustomGroup):
+    """Blend several StyleBank styles by weight, or give each style a region with a mask."""
+
+    bl_idname = "NST_CompositorNodeStyleBankFusion"
+    bl_label = "StyleBank Fusion"
+    bl_icon = "BRUSH_DATA"
+    TITLE = "StyleBank Fusion"
+    MASKS = node_files.MASK_COUNT
+
+    style_count: bpy.props.IntProperty(name="Styles", description="How many styles are fused",
+                                       default=2, min=2, max=node_files.MASK_COUNT)
+    style_1: bpy.props.StringProperty(name="Style 1", search=_style_search)
+    style_2: bpy.props.StringProperty(name="Style 2", search=_style_search)
+    style_3: bpy.props.StringProperty(name="Style 3", search=_style_search)
+    style_4: bpy.props.StringProperty(name="Style 4", search=_style_search)
+    weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
+    weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
+    weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
+    weight_4: bpy.props.FloatProperty(name="Weight 4", default=1.0, min=0.0, soft_max=1.0)
+    use_masks: bpy.props.BoolProperty(
+        name="Region Masks",
+        description="Mask k chooses where style k applies (white = this style); where no mask covers a pixel "
+                    "the render is kept. Off: the styles are blended everywhere by weight",
+        default=False)
+
+    def draw_style(self, context, layout):
+        layout.prop(self, "style_count")
+        for i in range(1, self.style_count + 1):
+            row = layout.row(align=True)
+            row.prop(self, f"style_{i}", text="")
+            row.prop(self, f"weight_{i}", text="")
+        layout.prop(self, "use_masks")
+        layout.prop(self, "strength")
+
+    def node_settings(self, context):
+        indices = range(1, self.style_count + 1)
+        names = tuple(getattr(self, f"style_{i}").strip() for i in indices)
+        weights = tuple(getattr(self, f"weight_{i}") for i in indices)
+        return NodeSettings(method="stylebank", style_names=names, style_weights=weights,
+                            masks=self.style_count if self.use_masks else 0, **self._common(context))
+
+
+NODE_CLASSES = (NST_CompositorNodeStyleTransfer, NST_CompositorNodeStyleBankFusion)
+
+
+def draw_add_menu(self, context: bpy.types.Context) -> None:
+    """Add the nodes to the compositor's Add menu (Shift+A)."""
+    space = context.space_data
+    if getattr(space, "tree_type", None) != "CompositorNodeTree":
+        return
+    layout = self.layout
+    layout.separator()
+    for cls in NODE_CLASSES:
+        op = layout.operator("node.add_node", text=cls.bl_label, icon="BRUSH_DATA")
+        op.type = cls.bl_idname
+        op.use_transform = True
+
+
+def add_menu() -> None:
+    """Append :func:`draw_add_menu` to the node editor's Add menu."""
+    bpy.types.NODE_MT_add.append(draw_add_menu)
+
+
+def remove_menu() -> None:
+    """Undo :func:`add_menu`."""
+    bpy.types.NODE_MT_add.remove(draw_add_menu)
+
+
+CLASSES = NODE_CLASSES

@@ -1,0 +1,204 @@
+"""Operators: report a message, cancel running jobs, stylise captured frames again, install PyTorch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import bpy
+
+from . import colour, dependencies, installer, node_files, nodes, preferences
+from .frame_stylizer import FrameFiles, NodeStylizer, SettingsError
+from .jobs import MAIN, RUNNER, WORKER, Job
+
+
+class NST_OT_report(bpy.types.Operator):
+    """Show a message in the status bar (used by the render handlers, which cannot report)"""
+
+    bl_idname = "nst.report"
+    bl_label = "Report"
+    bl_options = {"INTERNAL"}
+
+    message: bpy.props.StringProperty()
+    level: bpy.props.EnumProperty(items=(("ERROR", "Error", ""), ("WARNING", "Warning", ""), ("INFO", "Info", "")))
+
+    def execute(self, _context: bpy.types.Context) -> set[str]:
+        self.report({self.level}, self.message)
+        return {"FINISHED"}
+
+
+class NST_OT_cancel_jobs(bpy.types.Operator):
+    """Stop every running style transfer job after its current step"""
+
+    bl_idname = "nst.cancel_jobs"
+    bl_label = "Cancel Style Transfer"
+
+    def execute(self, _context: bpy.types.Context) -> set[str]:
+        count = RUNNER.cancel()
+        self.report({"INFO"}, f"Cancelling {count} job(s)")
+        return {"FINISHED"}
+
+
+def _active_style_node(context: bpy.types.Context) -> bpy.types.Node | None:
+    tree = nodes.compositor_tree(context.scene) if context.scene is not None else None
+    node = tree.nodes.active if tree is not None else None
+    return node if isinstance(node, nodes._StylizeNode) else None
+
+
+class NST_OT_restylize(bpy.types.Operator):
+    """Stylise the active style node's captured frames again with its current settings, without rendering.
+    Esc cancels"""
+
+    bl_idname = "nst.restylize"
+    bl_label = "Stylise Captured Frames"
+
+    all_frames: bpy.props.BoolProperty(
+        name="All Frames", description="Every captured frame of the scene's range, in order (else the current one)",
+        default=False)
+
+    _job: Job | None = None
+    _timer = None
+
+    @classmethod
+    def poll(cls, context: bpy.types.Context) -> bool:
+        return _active_style_node(context) is not None
+
+    def _make_job(self, context: bpy.types.Context) -> Job | None:
+        scene = context.scene
+        node = _active_style_node(context)
+        settings = node.node_settings(context)
+        try:
+            settings.validate()
+        except SettingsError as exc:
+            self.report({"ERROR"}, str(exc))
+            return None
+        folders = nodes.node_folders(scene, node)
+        frames = range(scene.frame_start, scene.frame_end + 1) if self.all_frames else [scene.frame_current]
+        frames = [f for f in frames if folders.captured(node_files.IMAGE, f).is_file()]
+        if not frames:
+            self.report({"ERROR"}, f"node '{node.name}': no captured frames in {folders.capture}; render first")
+            return None
+        scene_name, node_name = scene.name, node.name
+        use_vectors = settings.coherent and not scene.render.use_motion_blur
+        all_files = [FrameFiles(
+            frame=f, display_input=folders.display_input(f), output=folders.stylized(f),
+            vectors=folders.captured(node_files.VECTOR, f) if use_vectors else None,
+            depth=folders.captured(node_files.DEPTH, f) if use_vectors else None,
+            masks=tuple(folders.captured(node_files.mask_prefix(i), f) for i in range(1, settings.masks + 1)),
+        ) for f in frames]
+
+        def to_display(job: Job, _value) -> None:
+            for i, files in enumerate(all_files):
+                job.check()
+                job.update(0.1 * i / len(all_files), f"view transform {files.frame}")
+                colour.capture_to_display(bpy.data.scenes[scene_name],
+                                          folders.captured(node_files.IMAGE, files.frame), files.display_input)
+
+        def stylise(job: Job, _value):
+            stylizer = NodeStylizer(settings)
+            outcome = None
+            for i, files in enumerate(all_files):
+                job.check()
+                job.update(0.1 + 0.9 * i / len(all_files), f"frame {files.frame}")
+                outcome = stylizer.process(files, progress=job.progress_callback)
+            return outcome
+
+        def show(_job: Job, outcome) -> None:
+            colour.load_result(bpy.data.scenes[scene_name], outcome.output, f"NST {node_name}")
+
+        return Job(title=f"{node_name}: {len(frames)} frame(s)", steps=[(MAIN, to_display), (WORKER, stylise),
+                                                                          (MAIN, show)])
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        job = self._make_job(context)
+        if job is None:
+            return {"CANCELLED"}
+        RUNNER.submit(job)
+        if not job.finished:
+            RUNNER.wait_idle()
+        return self._result(job)
+
+    def invoke(self, context: bpy.types.Context, _event) -> set[str]:
+        if RUNNER.synchronous:
+            return self.execute(context)
+        self._job = self._make_job(context)
+        if self._job is None:
+            return {"CANCELLED"}
+        RUNNER.submit(self._job)
+        wm = context.window_manager
+        self._timer = wm.event_timer_add(0.2, window=context.window)
+        wm.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context: bpy.types.Context, event) -> set[str]:
+        if event.type == "ESC":
+            self._job.cancel()
+        if not self._job.finished:
+            context.workspace.status_text_set(f"{self._job.title}: {self._job.stage} "
+                                              f"({self._job.progress:.0%}) — Esc to cancel")
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        context.workspace.status_text_set(None)
+        return self._result(self._job)
+
+    def _result(self, job: Job) -> set[str]:
+        if job.state == "done":
+            self.report({"INFO"}, f"{job.title}: done")
+            return {"FINISHED"}
+        self.report({"WARNING" if job.state == "cancelled" else "ERROR"}, job.error or job.state)
+        return {"CANCELLED"}
+
+
+class NST_OT_install_dependencies(bpy.types.Operator):
+    """Download PyTorch and the other packages the add-on needs into its private folder
+    (needs online access; several hundred MB for the CPU build, several GB for CUDA)"""
+
+    bl_idname = "nst.install_dependencies"
+    bl_label = "Install Dependencies"
+
+    build: bpy.props.EnumProperty(
+        name="Build",
+        items=(("CPU", "CPU", "PyTorch for the processor only (smaller download, works everywhere)"),
+               ("CUDA", "CUDA", "PyTorch with NVIDIA CUDA (large download; needs an NVIDIA GPU and driver)")),
+        default="CPU")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        if not bpy.app.online_access:
+            self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network, or install "
+                                   "PyTorch yourself and set 'Python Environment' in the add-on's preferences")
+            return {"CANCELLED"}
+        site = preferences.private_site_dir()
+        if site is None:
+            self.report({"ERROR"}, "The add-on was not loaded as an extension, so it has no private folder; "
+                                   "set 'Python Environment' instead")
+            return {"CANCELLED"}
+        commands = installer.pip_commands(sys.executable, site, self.build.lower())
+
+        def install(job: Job, _value) -> None:
+            site.mkdir(parents=True, exist_ok=True)
+            ensure = subprocess.run([sys.executable, "-m", "ensurepip", "--upgrade"], capture_output=True,
+                                    text=True, check=False)
+            if ensure.returncode != 0 and "No module named ensurepip" not in ensure.stderr:
+                raise RuntimeError(f"ensurepip failed: {ensure.stderr.strip()[-400:]}")
+            for i, command in enumerate(commands):
+                job.check()
+                job.update(i / len(commands), f"pip install {command[-1]}")
+                proc = subprocess.run(command, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"pip failed ({' '.join(command[-2:])}): {proc.stderr.strip()[-600:]}")
+
+        def done(_value) -> None:
+            preferences.add_site_dirs(preferences.get_preferences(bpy.context))
+            missing = dependencies.missing_modules()
+            message = "Dependencies installed" if not missing else f"Installed, still missing: {', '.join(missing)}"
+            print(f"Neural Style Transfer: {message}", file=sys.stderr)
+
+        def failed(job: Job) -> None:
+            print(f"Neural Style Transfer: error: {job.error}", file=sys.stderr)
+
+        RUNNER.submit(Job(f"Install PyTorch ({self.build})", [(WORKER, install)], on_done=done, on_error=failed))
+        self.report({"INFO"}, f"Installing into {site}; progress in the compositor's Style Transfer tab")
+        return {"FINISHED"}
+
+
+CLASSES = (NST_OT_report, NST_OT_cancel_jobs, NST_OT_restylize, NST_OT_install_dependencies)

@@ -1,0 +1,376 @@
+"""Render handlers: after each rendered frame, stylise what every style node captured.
+
+F12, ``blender -b file.blend -f N`` and ``-a`` all go through the same handlers:
+
+* ``render_init`` (once per render job): a new :class:`RenderSession` (so coherence starts
+  afresh and every stylizer is built once per job); every node's settings are checked, so a
+  bad setting is one error before anything renders. Under ``-b`` the capture folders are
+  synced here too (with a UI this handler runs on the render thread, which must not write
+  Blender data; they were synced on the main thread whenever they changed).
+* ``render_pre`` (per frame): the frame's old captures are deleted, so a disconnected input is
+  seen as missing rather than read from an earlier render.
+* ``render_post`` (per frame, after compositing: the captures exist): one job per node — on
+  the main thread the capture goes through the scene's view transform to a display-referred
+  PNG (:func:`.colour.capture_to_display`); on the worker thread the node's
+  :class:`.frame_stylizer.NodeStylizer` stylises it and writes ``stylized/frame_####.png``;
+  on the main thread the image datablock ``NST <node name>`` shows it.
+* ``render_write`` (per frame, after Blender wrote the user's file; not for a plain F12):
+  with *Replace Render Output* on, that file is overwritten with the stylised frame in the
+  user's own format. Otherwise the user's render output is never touched.
+* ``render_cancel``: the render's unfinished jobs are cancelled. ``render_complete``: the
+  session ends once its jobs are done.
+
+Under ``blender -b`` the jobs run at once inside the handler (see :mod:`.jobs`), so the
+stylised frame exists when Blender moves to the next frame. With the UI the render continues
+while frames are stylised in the background, in order.
+
+Errors (no style chosen, missing model, nothing captured, no PyTorch) are reported once per
+render job and node: printed as one ``Neural Style Transfer: error: …`` line, shown in the
+status bar, and kept in the node's status line.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+from bpy.app.handlers import persistent
+
+from . import colour, dependencies, node_files, nodes
+from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer, SettingsError
+from .jobs import MAIN, RUNNER, WORKER, Job
+
+REPORT_PREFIX = "Neural Style Transfer: "
+_MOVIE_FORMATS = {"FFMPEG", "AVI_JPEG", "AVI_RAW"}
+
+
+@dataclass
+class RenderSession:
+    """State of one render job (one F12, one ``-f``, one ``-a``).
+
+    Attributes:
+        id: Counter, also the job group of the render's jobs.
+        failed: Node name → error message; a failed node is skipped for the rest of the job.
+        stylizers: Node name → its stylizer (built and used on the worker thread only).
+        results: ``(node name, frame)`` → the stylised PNG, once written.
+        replace: ``(node name, frame)`` → the user's frame file to overwrite when the result
+            is ready (Replace Render Output).
+    """
+
+    id: int
+    failed: dict[str, str] = field(default_factory=dict)
+    stylizers: dict[str, NodeStylizer] = field(default_factory=dict)
+    results: dict[tuple[str, int], Path] = field(default_factory=dict)
+    replace: dict[tuple[str, int], Path] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def group(self) -> str:
+        return f"render-{self.id}"
+
+
+_session_ids = itertools.count(1)
+_session: RenderSession | None = None
+
+
+def current_session() -> RenderSession | None:
+    """The render job in progress (or the last one), for tests and the UI."""
+    return _session
+
+
+# ------------------------------------------------------------------------------------------
+# Reporting
+# ------------------------------------------------------------------------------------------
+
+
+def report(message: str, level: str = "ERROR") -> None:
+    """Tell the user once: a stderr line always, the status bar when Blender has a UI (any thread)."""
+    print(f"{REPORT_PREFIX}{level.lower()}: {message}", file=sys.stderr, flush=True)
+    if bpy.app.background:
+        return
+
+    def show() -> None:
+        try:
+            bpy.ops.nst.report("EXEC_DEFAULT", message=message, level=level)
+        except (RuntimeError, AttributeError):
+            pass  # no window to report in (e.g. while quitting): the stderr line remains
+
+    RUNNER.call_main(show, "report")
+
+
+def _fail(session: RenderSession, node_name: str, message: str) -> None:
+    """Record and report a node's error once per render job (any thread)."""
+    with session.lock:
+        if node_name in session.failed:
+            return
+        session.failed[node_name] = message
+    report(message)
+    _set_status(node_name, f"Error: {message}")
+
+
+def _set_status(node_name: str, text: str) -> None:
+    """Write a node's status line in every scene that has it (on the main thread, from any thread)."""
+
+    def write() -> None:
+        for scene in bpy.data.scenes:
+            for node in nodes.stylize_nodes(scene):
+                if node.name == node_name and node.status != text:
+                    node.status = text
+
+    RUNNER.call_main(write, "status")
+
+
+# ------------------------------------------------------------------------------------------
+# Checks
+# ------------------------------------------------------------------------------------------
+
+
+def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> NodeSettings:
+    """The node's settings, or an error saying what to fix.
+
+    Raises:
+        SettingsError: Bad settings, nothing to capture from, no PyTorch, a Replace Render
+            Output that cannot work.
+    """
+    settings = node.node_settings(bpy.context)
+    settings.validate()
+    image_in = node.inputs.get("Image")
+    if image_in is None or not image_in.is_linked:
+        raise SettingsError(f"node '{node.name}': its Image input is not connected; connect the image to stylise")
+    if not scene.render.use_compositing:
+        raise SettingsError(f"node '{node.name}': compositing is off (Output Properties > Post Processing > "
+                            "Compositing), so the node never sees the render")
+    if node.replace_output:
+        fmt = scene.render.image_settings.file_format
+        if fmt in _MOVIE_FORMATS:
+            raise SettingsError(f"node '{node.name}': Replace Render Output needs an image sequence output, "
+                                f"not a movie ({fmt})")
+        if fmt == "OPEN_EXR_MULTILAYER":
+            raise SettingsError(f"node '{node.name}': Replace Render Output would drop the passes of the "
+                                "multilayer EXR output; choose OpenEXR or PNG, or leave it off")
+    missing = dependencies.missing_modules()
+    if missing:
+        labels = {d.module: d.label for d in dependencies.DEPENDENCIES}
+        names = ", ".join(labels.get(m, m) for m in missing)
+        raise SettingsError(f"{names} not installed: {dependencies.INSTALL_HINT}")
+    return settings
+
+
+# ------------------------------------------------------------------------------------------
+# Handlers
+# ------------------------------------------------------------------------------------------
+
+
+@persistent
+def on_render_init(scene: bpy.types.Scene, *_args) -> None:
+    """A render job starts: new session, synced capture folders, settings checked once."""
+    global _session
+    _session = session = RenderSession(next(_session_ids))
+    if threading.current_thread() is threading.main_thread():
+        # `blender -b`: safe to write data here. With a UI this runs on the render thread, and the
+        # capture folders were synced on the main thread when they last changed (nodes.sync_node).
+        nodes.sync_all(scene)
+    for node in nodes.stylize_nodes(scene):
+        try:
+            check_node(scene, node)
+        except SettingsError as exc:
+            _fail(session, node.name, str(exc))
+            continue
+        if node.status.startswith("Error"):
+            _set_status(node.name, "")
+        if node.coherence and scene.render.use_motion_blur:
+            report(f"node '{node.name}': motion blur is on, which empties the Vector pass; coherence uses "
+                   "optical flow estimated from the frames instead", "WARNING")
+
+
+@persistent
+def on_render_pre(scene: bpy.types.Scene, *_args) -> None:
+    """Before a frame renders: remove its captures from earlier renders."""
+    session = _session
+    if session is None:
+        return
+    for node in nodes.stylize_nodes(scene):
+        if node.name not in session.failed:
+            nodes.node_folders(scene, node).remove_captures(scene.frame_current, node.MASKS)
+
+
+@persistent
+def on_render_post(scene: bpy.types.Scene, *_args) -> None:
+    """A frame was rendered and composited: stylise each node's capture."""
+    session = _session
+    if session is None:
+        return
+    frame = scene.frame_current
+    for node in nodes.stylize_nodes(scene):
+        if node.name in session.failed:
+            continue
+        try:
+            settings = check_node(scene, node)
+        except SettingsError as exc:
+            _fail(session, node.name, str(exc))
+            continue
+        folders = nodes.node_folders(scene, node)
+        capture = folders.captured(node_files.IMAGE, frame)
+        if not capture.is_file():
+            _fail(session, node.name, f"node '{node.name}': nothing was captured from its Image input for frame "
+                                      f"{frame} (expected {capture}); is the node connected to the image and is "
+                                      "compositing on?")
+            continue
+        use_vectors = settings.coherent and not scene.render.use_motion_blur
+        files = FrameFiles(
+            frame=frame,
+            display_input=folders.display_input(frame),
+            output=folders.stylized(frame),
+            vectors=folders.captured(node_files.VECTOR, frame) if use_vectors else None,
+            depth=folders.captured(node_files.DEPTH, frame) if use_vectors else None,
+            masks=tuple(folders.captured(node_files.mask_prefix(i), frame) for i in range(1, settings.masks + 1)),
+        )
+        RUNNER.submit(_frame_job(scene.name, node.name, settings, capture, files, session))
+
+
+@persistent
+def on_render_write(scene: bpy.types.Scene, *_args) -> None:
+    """Blender wrote the frame's file: overwrite it where Replace Render Output is on."""
+    session = _session
+    if session is None:
+        return
+    frame = scene.frame_current
+    target = None
+    for node in nodes.stylize_nodes(scene):
+        if not node.replace_output or node.name in session.failed:
+            continue
+        target = target or written_output(scene, frame)
+        if target is None:
+            _fail(session, node.name, f"node '{node.name}': Replace Render Output: cannot find the file Blender "
+                                      f"wrote for frame {frame}")
+            continue
+        key = (node.name, frame)
+        with session.lock:
+            ready = session.results.get(key)
+            if ready is None:
+                session.replace[key] = target  # the frame's job replaces it when it finishes
+        if ready is not None:
+            _replace_output(scene.name, node.name, ready, target, session)
+
+
+def written_output(scene: bpy.types.Scene, frame: int) -> Path | None:
+    """The file Blender just wrote for ``frame``: an animation frame's path, or a still's.
+
+    An animation (``-a``, ``-f``) substitutes the frame number (``#`` or appended digits); a
+    still render saved with ``write_still`` uses the output path as it is. The newer existing
+    file of the two is the one just written.
+    """
+    animation = Path(scene.render.frame_path(frame=frame))
+    still = Path(bpy.path.abspath(scene.render.filepath))
+    if scene.render.use_file_extension and animation.suffix and still.suffix.lower() != animation.suffix.lower():
+        still = still.with_name(still.name + animation.suffix)
+    found = [p for p in (animation, still) if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime_ns) if found else None
+
+
+@persistent
+def on_render_cancel(_scene: bpy.types.Scene, *_args) -> None:
+    """The render was cancelled (Esc): cancel its unfinished stylisation jobs."""
+    if _session is not None:
+        RUNNER.cancel(_session.group)
+
+
+@persistent
+def on_render_complete(_scene: bpy.types.Scene, *_args) -> None:
+    """The render job ended; in background mode every frame is already stylised."""
+
+
+HANDLERS = (
+    ("render_init", on_render_init),
+    ("render_pre", on_render_pre),
+    ("render_post", on_render_post),
+    ("render_write", on_render_write),
+    ("render_cancel", on_render_cancel),
+    ("render_complete", on_render_complete),
+)
+
+
+def add_handlers() -> None:
+    """Install the render handlers (add-on register)."""
+    for name, function in HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if function not in handlers:
+            handlers.append(function)
+
+
+def remove_handlers() -> None:
+    """Remove the render handlers (add-on unregister)."""
+    for name, function in HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        while function in handlers:
+            handlers.remove(function)
+
+
+# ------------------------------------------------------------------------------------------
+# The per-frame job
+# ------------------------------------------------------------------------------------------
+
+
+def _scene(name: str) -> bpy.types.Scene:
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        raise SettingsError(f"scene '{name}' no longer exists")
+    return scene
+
+
+def _stylizer(session: RenderSession, settings: NodeSettings) -> NodeStylizer:
+    """The node's stylizer of this render job, built on first use (worker thread)."""
+    stylizer = session.stylizers.get(settings.node)
+    if stylizer is None:
+        stylizer = NodeStylizer(settings)
+        session.stylizers[settings.node] = stylizer
+    return stylizer
+
+
+def _frame_job(scene_name: str, node_name: str, settings: NodeSettings, capture: Path, files: FrameFiles,
+               session: RenderSession) -> Job:
+    def to_display(job: Job, _value) -> None:
+        job.update(0.05, "view transform")
+        colour.capture_to_display(_scene(scene_name), capture, files.display_input)
+
+    def stylise(job: Job, _value):
+        job.update(0.1, "stylising")
+        return _stylizer(session, settings).process(files, progress=job.progress_callback)
+
+    def show(job: Job, outcome) -> None:
+        scene = _scene(scene_name)
+        colour.load_result(scene, outcome.output, f"NST {node_name}")
+        motion = f", motion from {outcome.motion}" if outcome.motion else ""
+        _set_status(node_name, f"Frame {files.frame}: {outcome.seconds:.2f} s{motion}")
+        with session.lock:
+            session.results[(node_name, files.frame)] = outcome.output
+            target = session.replace.pop((node_name, files.frame), None)
+        if target is not None:
+            _replace_output(scene_name, node_name, outcome.output, target, session)
+
+    def failed(job: Job) -> None:
+        if job.state == "cancelled":
+            _set_status(node_name, f"Frame {files.frame}: cancelled")
+            return
+        message = job.error or "failed"
+        _fail(session, node_name, message if node_name in message else f"node '{node_name}': {message}")
+
+    return Job(title=f"{node_name}: frame {files.frame}",
+               steps=[(MAIN, to_display), (WORKER, stylise), (MAIN, show)],
+               on_error=failed, group=session.group)
+
+
+def _replace_output(scene_name: str, node_name: str, result: Path, target: Path, session: RenderSession) -> None:
+    """Overwrite the user's frame file with the stylised frame (main thread)."""
+    try:
+        scene = _scene(scene_name)
+        image = bpy.data.images.get(f"NST {node_name}")
+        if image is None or Path(bpy.path.abspath(image.filepath)) != result:
+            image = colour.load_result(scene, result, f"NST {node_name}")
+        colour.write_like_render(scene, image, target)
+    except (OSError, RuntimeError, SettingsError) as exc:
+        _fail(session, node_name, f"node '{node_name}': could not replace {target}: {exc}")
