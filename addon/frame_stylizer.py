@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-METHODS = ("stylebank", "gatys")
+METHODS = ("stylebank", "gatys", "analogy")
 PRESERVE_COLOR = ("none", "luminance", "histogram")
 
 
@@ -40,7 +40,8 @@ class NodeSettings:
 
     Attributes:
         node: The node's name, for messages.
-        method: ``"stylebank"`` or ``"gatys"``.
+        method: ``"stylebank"``, ``"gatys"`` or ``"analogy"`` (Deep Image Analogy: the render is A,
+            ``style_images[0]`` is the reference B′, the result is A′).
         style_names: StyleBank styles (bank names), one or several (fusion).
         style_weights: Fusion weights, one per style; None → equal.
         style_images: Gatys style image files.
@@ -97,7 +98,8 @@ class NodeSettings:
                     raise SettingsError(f"{where}: style weights must be ≥ 0 and not all 0")
         else:
             if not self.style_images:
-                raise SettingsError(f"{where}: no style image chosen; set Style Image in the node")
+                what = "Reference Image" if self.method == "analogy" else "Style Image"
+                raise SettingsError(f"{where}: no {what.lower()} chosen; set {what} in the node")
             missing = [str(p) for p in self.style_images if not Path(p).is_file()]
             if missing:
                 raise SettingsError(f"{where}: style image {missing[0]} does not exist")
@@ -259,7 +261,7 @@ class NodeStylizer:
             source=Path("."), output=Path("."), method=s.method, coherent=s.coherent, blend="image",
             keep=s.keep, size=s.size, model=s.model_dir, style_names=s.style_names if s.method == "stylebank" else (),
             style_weights=s.style_weights, strength=s.strength,
-            styles=tuple(Path(p) for p in s.style_images) if s.method == "gatys" else (),
+            styles=tuple(Path(p) for p in s.style_images) if s.method in ("gatys", "analogy") else (),
             gatys=GatysConfig(iterations=s.gatys_iterations, pyramid_levels=1,
                               preserve_color=s.preserve_color if s.method == "gatys" else "none"),
             gatys_next_iterations=s.gatys_next_iterations, device=s.device,
@@ -328,12 +330,12 @@ class NodeStylizer:
             masks = [torch.ones(1, 1, *size) if p is None or not p.is_file() else read_mask(p, size)
                      for p in files.masks]
         out, _ = self._engine.step(frame, flow=flow, confidence=conf, masks=masks,
-                                   progress=progress if s.method == "gatys" else None)
+                                   progress=progress if s.method != "stylebank" else None)
         self._prev = (files.frame, vectors, depth)
 
-        if s.method == "stylebank" and s.preserve_color == "luminance":
+        if s.method != "gatys" and s.preserve_color == "luminance":
             out = combine_luminance(out, frame)
-        elif s.method == "stylebank" and s.preserve_color == "histogram":
+        elif s.method != "gatys" and s.preserve_color == "histogram":
             out = match_color_histogram(out, frame)
         if tuple(out.shape[-2:]) != full_size:
             out = resize(out, full_size).clamp(0, 1)

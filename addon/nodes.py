@@ -405,7 +405,33 @@ class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCu
                             masks=self.style_count if self.use_masks else 0, **self._common(context))
 
 
-NODE_CLASSES = (NST_CompositorNodeStyleTransfer, NST_CompositorNodeStyleBankFusion)
+class NST_CompositorNodeAnalogy(_StylizeNode, bpy.types.CompositorNodeCustomGroup):
+    """Deep Image Analogy: the render takes the look of a reference image (A′ from A and B′)."""
+
+    bl_idname = "NST_CompositorNodeAnalogy"
+    bl_label = "Analogy"
+    bl_icon = "BRUSH_DATA"
+    TITLE = "Analogy"
+
+    reference_image: bpy.props.StringProperty(
+        name="Reference Image", description="B′: the picture whose look (colours, texture, brushwork) the render "
+                                            "takes, matched part by part (Liao et al., SIGGRAPH 2017)",
+        subtype="FILE_PATH")
+    size: bpy.props.IntProperty(
+        name="Size", description="Long side at which the analogy is computed (64–1024 px; about a minute per "
+                                 "frame at 448 px on a CPU); the result is scaled back to the render's size",
+        default=448, min=64, max=1024, subtype="PIXEL")
+
+    def draw_style(self, context, layout):
+        layout.prop(self, "reference_image")
+
+    def node_settings(self, context):
+        common = self._common(context)
+        image = bpy.path.abspath(self.reference_image) if self.reference_image else ""
+        return NodeSettings(method="analogy", style_images=(Path(image),) if image else (), **common)
+
+
+NODE_CLASSES = (NST_CompositorNodeStyleTransfer, NST_CompositorNodeStyleBankFusion, NST_CompositorNodeAnalogy)
 
 
 def draw_add_menu(self, context: bpy.types.Context) -> None:

@@ -156,8 +156,8 @@ def _add_video(sub) -> None:
     p.add_argument("styles", type=Path, nargs="*", metavar="STYLE", help="style image(s) for --method gatys")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="output video file (.mp4, .avi, .mov), folder, or pattern (out/frame_####.png)")
-    p.add_argument("--method", default="stylebank", choices=["stylebank", "gatys"],
-                   help="stylisation method (default stylebank)")
+    p.add_argument("--method", default="stylebank", choices=["stylebank", "gatys", "analogy"],
+                   help="stylisation method (default stylebank); analogy: the one STYLE image is B′")
     p.add_argument("--style", dest="style_names", action="append", default=[], metavar="NAME",
                    help="StyleBank style; repeat to fuse several")
     p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style")

@@ -1,11 +1,17 @@
-"""``make demo``: stylise a real photo with a generated painting and write a side-by-side sheet.
+"""``make demo``: a Blender scene rendered and stylised, plus a Gatys still.
 
-Outputs under ``--out`` (default ``out/demo``): ``content.png``, ``style.png``, ``stylized.png``,
-``stylized_luminance.png`` (colour preserved), ``sheet.png`` and ``result.json``.
+1. **Scene** (the main job): ``addon/demo_scene.py`` runs in a subprocess with PyPI ``bpy``,
+   builds an animated scene procedurally (moving objects and camera), and renders it with Cycles on
+   the CPU through the add-on's **Style Transfer** compositor node (vendored StyleBank model,
+   coherence on, motion from the Vector pass). Then this module stylises the same frames per frame
+   for comparison, measures the temporal warping error of both, and writes under ``--out``:
+   ``scene/render/`` (the plain render), ``scene/stylized/`` (the node's coherent frames),
+   ``scene/per_frame/``, ``scene/stylized.mp4``, ``scene/sheet.png`` and ``scene/result.json``.
+2. **Still**: a scikit-image photo stylised by Gatys with a procedurally painted style
+   (:func:`paint_strokes`): ``content.png``, ``style.png``, ``stylized.png``,
+   ``stylized_luminance.png`` (colour preserved), ``sheet.png``, ``result.json``.
 
-The content photo comes from scikit-image's bundled samples (installed by ``make setup``); the
-style is painted procedurally (:func:`paint_strokes`), so the demo needs no downloads and no
-``../shared`` data. Later the demo grows into a rendered Blender scene.
+Nothing is downloaded and ``../shared`` is not needed.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,14 +93,120 @@ def _to_u8(t: torch.Tensor, height: int) -> np.ndarray:
     return cv2.resize(a, (w, height), interpolation=cv2.INTER_AREA)
 
 
+def run_scene(out: Path, *, frames: int = 24, size: str = "320x180", samples: int = 16, style: str = "la_muse",
+              model: Path | None = None, timeout: int = 900) -> dict:
+    """Render the demo scene through the Style Transfer node and compare with per-frame stylisation.
+
+    Returns:
+        The facts written to ``out/result.json``.
+
+    Raises:
+        RuntimeError: The Blender run failed (its error is included).
+    """
+    from .requests import VideoRequest
+    from .sequence_io import open_frames, open_sink
+    from .temporal_metrics import warping_error
+    from .video import run_video
+
+    repo = Path(__file__).resolve().parents[1]
+    work = out / ".blender_run"
+    if work.exists():
+        shutil.rmtree(work)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(work / "resources"))
+    cmd = [sys.executable, str(repo / "addon" / "demo_scene.py"), "--repo", str(repo), "--out", str(work / "out"),
+           "--frames", str(frames), "--size", size, "--samples", str(samples), "--style", style]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    print(f"demo: rendering {frames} frames ({size}) through the Style Transfer node …", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("NST_DEMO ")]
+    info = json.loads(lines[-1][len("NST_DEMO "):]) if lines else {"error": proc.stderr[-3000:]}
+    if proc.returncode != 0 or "error" in info:
+        raise RuntimeError(f"the Blender demo render failed:\n{info.get('error') or proc.stderr[-3000:]}")
+    render_seconds = time.perf_counter() - started
+
+    node = Path(info["node_folder"])
+    if out.exists():
+        for sub in ("render", "stylized", "input", "per_frame"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(Path(info["render"])), out / "render")
+    shutil.move(str(node / "stylized"), out / "stylized")
+    shutil.move(str(node / "input"), out / "input")
+    shutil.rmtree(work, ignore_errors=True)
+
+    print("demo: per-frame stylisation of the same frames for comparison …", file=sys.stderr, flush=True)
+    inputs = out / "input" / "frame_####.png"
+    run_video(VideoRequest(source=inputs, output=out / "per_frame", model=model, style_names=(style,),
+                           coherent=False, overwrite=True, device="cpu"))
+    frames_in = _read_all(out / "input")
+    coherent = _read_all(out / "stylized")
+    per_frame = _read_all(out / "per_frame")
+    err_coherent = warping_error(coherent, frames_in)
+    err_per_frame = warping_error(per_frame, frames_in)
+
+    sink = open_sink(out / "stylized.mp4", like=open_frames(out / "stylized" / "frame_####.png"), fps=24,
+                     overwrite=True)
+    for info_frame, image in open_frames(out / "stylized" / "frame_####.png").iter_frames():
+        sink.write(info_frame, image.srgb())
+    sink.finish()
+
+    show = sorted({1, max(1, frames // 3), max(1, 2 * frames // 3), frames})
+    rows = []
+    for label, folder in (("render", "render"), ("per frame", "per_frame"), ("coherent (node)", "stylized")):
+        cells = [cv2.imread(str(out / folder / f"frame_{n:04d}.png"))[:, :, ::-1] for n in show]
+        rows.append(np.concatenate([_label(c, f"{label}, frame {n}") for c, n in zip(cells, show)], axis=1))
+    ok, png = cv2.imencode(".png", np.concatenate(rows, axis=0)[:, :, ::-1])
+    atomic_write_bytes(out / "sheet.png", png.tobytes())
+    result = {
+        "frames": frames, "size": info["size"], "style": style, "model": str(model or "vendored"),
+        "render_and_stylise_seconds": round(render_seconds, 1), "node_status": info["status"],
+        "warping_error": {"coherent": round(err_coherent, 6), "per_frame": round(err_per_frame, 6),
+                          "ratio": round(err_coherent / err_per_frame, 3) if err_per_frame > 0 else None},
+        "outputs": {"render": "render/", "stylized": "stylized/", "per_frame": "per_frame/", "video": "stylized.mp4",
+                    "sheet": "sheet.png"},
+    }
+    atomic_write_bytes(out / "result.json", json.dumps(result, indent=2).encode())
+    print(f"demo: warping error coherent {err_coherent:.5f} vs per-frame {err_per_frame:.5f} "
+          f"({err_coherent / max(err_per_frame, 1e-12):.2f}×); wrote {out}/", file=sys.stderr, flush=True)
+    return result
+
+
+def _read_all(folder: Path) -> list[torch.Tensor]:
+    from .image_io import read_image
+
+    return [read_image(p).srgb() for p in sorted(folder.glob("frame_*.png"))]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns an exit code."""
     parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
-    parser.add_argument("--size", type=int, default=384)
-    parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--size", type=int, default=384, help="Gatys still: long side")
+    parser.add_argument("--iterations", type=int, default=150, help="Gatys still: iterations")
+    parser.add_argument("--frames", type=int, default=24, help="scene: frames to render")
+    parser.add_argument("--scene-size", default="320x180", help="scene: render size WxH")
+    parser.add_argument("--samples", type=int, default=16, help="scene: Cycles samples")
+    parser.add_argument("--style", default="la_muse", help="scene: StyleBank style")
+    parser.add_argument("--model", type=Path, default=None, help="scene: StyleBank model (default: vendored)")
+    parser.add_argument("--no-scene", action="store_true", help="skip the Blender scene")
+    parser.add_argument("--no-still", action="store_true", help="skip the Gatys still")
     args = parser.parse_args(argv)
+    if not args.no_scene:
+        try:
+            run_scene(args.out / "scene", frames=args.frames, size=args.scene_size, samples=args.samples,
+                      style=args.style, model=args.model)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    if args.no_still:
+        return 0
+    return _still(args)
 
+
+def _still(args: argparse.Namespace) -> int:
+    """The Gatys still: photo + generated painting → stylised, luminance variant, sheet."""
     from tqdm import tqdm
 
     from .gatys import GatysConfig, stylize_gatys

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .analogy import AnalogyConfig
 from .gatys import GatysConfig
 
 
@@ -57,7 +58,8 @@ class VideoRequest:
     Attributes:
         source: Video file, folder of numbered frames, or a pattern (``render/frame_####.exr``).
         output: Output video file, folder, or pattern (``out/frame_####.png``).
-        method: ``"stylebank"`` or ``"gatys"``.
+        method: ``"stylebank"``, ``"gatys"`` or ``"analogy"`` (Deep Image Analogy: each frame is A,
+            the one image in ``styles`` is B′, the result is A′).
         coherent: Propagate the previous result by optical flow (``False`` = per frame).
         flow: ``"dis"`` (OpenCV DIS optical flow on the frames) or ``"vectors"`` (Blender's Vector
             pass, exact for rendered animation).
@@ -69,8 +71,9 @@ class VideoRequest:
         keep: How much of the propagated result is kept where the flow is fully trusted (0–1).
         size: Long side of the working (and output) size; ``None`` keeps the frames' size.
         model, style_names, style_weights, strength: StyleBank settings (see :class:`StylizeRequest`).
-        styles: Style image files (Gatys).
+        styles: Style image files (Gatys), or the reference image B′ (analogy).
         gatys: Gatys settings of the first frame; later frames run ``gatys_next_iterations``.
+        analogy: Deep Image Analogy settings (its ``size`` is ignored: frames run at ``size``).
         gatys_next_iterations: L-BFGS iterations of every frame after the first (warm-started).
         temporal_weight: Gatys temporal term strength.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
@@ -97,6 +100,7 @@ class VideoRequest:
     styles: tuple[Path, ...] = ()
     gatys: GatysConfig = field(default_factory=lambda: GatysConfig(iterations=100, pyramid_levels=1))
     gatys_next_iterations: int = 30
+    analogy: AnalogyConfig = field(default_factory=AnalogyConfig)
     temporal_weight: float = 200.0
     device: str = "auto"
     encoder_weights: Path | None = None

@@ -51,7 +51,7 @@ from .resize import resize, size_for_long_side
 from .sequence_io import FrameInfo, FrameSource, open_frames, open_sink
 from .temporal_metrics import WarpingErrorMeter
 
-METHODS = ("stylebank", "gatys")
+METHODS = ("stylebank", "gatys", "analogy")
 FLOWS = ("dis", "vectors")
 BLENDS = ("image", "feature", "both")
 #: Settings record and feature state, kept beside the output (hidden files).
@@ -103,8 +103,8 @@ def _validate_method(request: VideoRequest) -> None:
         raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
     if request.blend not in BLENDS:
         raise InputError(f"unknown blend {request.blend!r}; available: {', '.join(BLENDS)}")
-    if request.method == "gatys" and request.blend != "image":
-        raise InputError("--method gatys blends in image space only (it has no decoder features)")
+    if request.method != "stylebank" and request.blend != "image":
+        raise InputError(f"--method {request.method} blends in image space only (it has no decoder features)")
     if request.dis_preset not in flowlib.DIS_PRESETS:
         raise InputError(f"unknown DIS preset {request.dis_preset!r}; available: {', '.join(flowlib.DIS_PRESETS)}")
     if not (0.0 <= request.keep <= 1.0) or not math.isfinite(request.keep):
@@ -117,6 +117,10 @@ def _validate_method(request: VideoRequest) -> None:
             raise InputError("gatys_next_iterations must be at least 1")
         if request.temporal_weight < 0 or not math.isfinite(request.temporal_weight):
             raise InputError(f"temporal weight must be ≥ 0, got {request.temporal_weight}")
+    elif request.method == "analogy":
+        if len(request.styles) != 1:
+            raise InputError(f"--method analogy needs exactly one reference image (B′), got {len(request.styles)}")
+        request.analogy.validate()
     else:
         if request.styles:
             raise InputError("--method stylebank takes style names (--style NAME), not style images")
@@ -132,6 +136,7 @@ def _fingerprint(request: VideoRequest) -> dict:
     record["model"] = str(request.model) if request.model else "vendored"
     record["styles"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in request.styles]
     record["gatys"] = asdict(request.gatys) if request.method == "gatys" else None
+    record["analogy"] = asdict(request.analogy) if request.method == "analogy" else None
     return json.loads(json.dumps(record, default=list))
 
 
@@ -279,6 +284,38 @@ class _GatysFrames:
         return res.image, {}
 
 
+class _AnalogyFrames:
+    """Deep Image Analogy per frame: the frame is A, the reference image is B′, the result is A′."""
+
+    def __init__(self, request: VideoRequest, device: torch.device) -> None:
+        from dataclasses import replace
+
+        from .image_io import read_image
+        from .vgg import get_encoder
+
+        self.encoder = get_encoder(request.encoder_weights, device=device)
+        self.reference = read_image(request.styles[0]).srgb()
+        self.config = replace(request.analogy, size=None)
+
+    def __call__(self, frame: torch.Tensor, prev: dict | None, flow: np.ndarray | None,
+                 conf: np.ndarray | None, progress: Callable | None,
+                 masks: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, dict]:
+        from .analogy import MAX_SIDE, deep_image_analogy, min_side
+        from .resize import resize_long_side
+
+        if masks is not None:
+            raise InputError("region masks are not supported by the analogy method")
+        rh, rw = self.reference.shape[-2:]
+        # B′ at the frame's scale, but never thinner than the pyramid needs
+        long_side = max(max(frame.shape[-2:]), math.ceil(min_side(self.config.levels) * max(rh, rw) / min(rh, rw)))
+        ref = resize_long_side(self.reference, min(long_side, MAX_SIDE))
+        res = deep_image_analogy(frame, ref, self.encoder, config=self.config, progress=progress)
+        out = res.a_prime
+        if tuple(out.shape[-2:]) != tuple(frame.shape[-2:]):
+            out = resize(out, tuple(frame.shape[-2:]))
+        return out.clamp(0, 1), {"features": None}
+
+
 # --------------------------------------------------------------------------------------------
 # The job
 # --------------------------------------------------------------------------------------------
@@ -399,8 +436,8 @@ class OnlineStylizer:
         _validate_method(request)
         self.request = request
         self.device = device if device is not None else resolve_device(request.device)
-        self.stylise = (_StyleBankFrames(request, self.device) if request.method == "stylebank"
-                        else _GatysFrames(request, self.device))
+        kinds = {"stylebank": _StyleBankFrames, "gatys": _GatysFrames, "analogy": _AnalogyFrames}
+        self.stylise = kinds[request.method](request, self.device)
         self.dis = flowlib.DISFlow(request.dis_preset) if request.coherent else None
         self.bits = quantisation_bits
         self.prev: dict | None = None
@@ -473,7 +510,7 @@ class OnlineStylizer:
                 raise InputError("a flow needs its confidence map")
             fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
-        if coherent and r.method == "stylebank" and r.blend in ("image", "both"):
+        if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             warped = flowlib.warp(self.prev["image"], fl, mode="bicubic").clamp(0, 1)
             c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
             out = out + (r.keep * c) * (warped - out)

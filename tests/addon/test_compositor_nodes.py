@@ -256,3 +256,19 @@ def test_make_addon_zip_registers_from_its_contents(tmp_path: Path, model: Path)
     assert not top & {"tests", "docs", "bench", ".venv", "Makefile", ".ruff_cache"}
     checks, _ = run_checks("zip", tmp_path, repo=tmp_path / "unpacked", model=model)
     assert checks["stylized_from_zip"][0]
+
+
+@pytest.mark.slow
+def test_analogy_node_gives_the_render_the_reference_look(tmp_path: Path) -> None:
+    from core.image_io import write_image  # noqa: PLC0415
+    from tests.conftest import photo  # noqa: PLC0415
+
+    (tmp_path / "analogy").mkdir()
+    write_image(tmp_path / "analogy" / "style.png", photo("coffee", 128))
+    checks, proc = run_checks("analogy", tmp_path, timeout=300)
+    assert not _error_lines(proc.stderr)
+    root = Path(checks["paths"][1]["root"])
+    for frame in (1, 2):
+        stylized, display = (_srgb(root / d / f"frame_{frame:04d}.png") for d in ("stylized", "input"))
+        assert stylized.shape == display.shape
+        assert np.abs(stylized - display).mean() > 0.02

@@ -220,3 +220,25 @@ def test_kill_minus_nine_mid_sequence_then_rerun_loses_nothing(model_dir, tmp_pa
         assert torch.equal(read_image(tmp_path / "full" / name).rgb, read_image(tmp_path / "killed" / name).rgb), name
     leftovers = [p.name for p in (tmp_path / "killed").iterdir() if p.name.startswith(".") and "tmp" in p.name]
     assert not leftovers
+
+
+def test_analogy_video_is_coherent(encoder, tmp_path):
+    """Deep Image Analogy per frame (A = frame, B′ = reference), with and without propagation."""
+    from core.analogy import AnalogyConfig
+
+    big = photo("astronaut", 200)
+    (tmp_path / "in").mkdir()
+    for k in range(3):
+        write_image(tmp_path / "in" / f"frame_{k + 1:04d}.png", big[..., 30 + k : 30 + k + 64, 40 + 2 * k : 40 + 2 * k + 80])
+    ref = tmp_path / "ref.png"
+    write_image(ref, photo("coffee", 96))
+    cfg = AnalogyConfig(iterations=(4, 2, 2, 1, 1), deconv_iterations=(3, 3, 2, 2))
+    common = dict(source=tmp_path / "in" / "frame_####.png", method="analogy", styles=(ref,), analogy=cfg,
+                  device="cpu", report=True)
+    per = run_video(VideoRequest(output=tmp_path / "per", coherent=False, **common))
+    coh = run_video(VideoRequest(output=tmp_path / "coh", **common))
+    assert per.computed == coh.computed == 3
+    assert read_image(tmp_path / "coh" / "frame_0002.png").size == (64, 80)
+    assert coh.warping_error < per.warping_error, (coh.warping_error, per.warping_error)
+    with pytest.raises(InputError, match="exactly one reference"):
+        run_video(VideoRequest(output=tmp_path / "bad", **{**common, "styles": (ref, ref)}))

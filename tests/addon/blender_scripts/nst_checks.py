@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nst_harness as h  # noqa: E402
 
-NODE_CLASSES = ("NST_CompositorNodeStyleTransfer", "NST_CompositorNodeStyleBankFusion")
+NODE_CLASSES = ("NST_CompositorNodeStyleTransfer", "NST_CompositorNodeStyleBankFusion", "NST_CompositorNodeAnalogy")
 ADDON_MODULES = ("preferences", "properties", "nodes", "operators", "ui")
 EXPECTED_CLASSES = {"NST_AP_preferences", "NST_PG_settings", *NODE_CLASSES, "NST_OT_report", "NST_OT_cancel_jobs",
                     "NST_OT_restylize", "NST_OT_install_dependencies", "NST_PT_compositor"}
@@ -323,6 +323,21 @@ def check_gatys(args, checks):
     checks["paths"] = [True, {"root": os.path.join(args.out, "nst", "Style_Transfer")}]
 
 
+def check_analogy(args, checks):
+    """The Analogy node: two coherent frames (-a) with a reference image, at 96 px."""
+    bpy, scene = _setup(args, frames=2)
+    _tree, node, _layers, _composite = h.add_style_node(scene, idname="NST_CompositorNodeAnalogy")
+    node.reference_image = os.path.join(args.out, "style.png")
+    node.size = 96
+    seconds = _render(bpy, animation=True)
+    root = os.path.join(args.out, "nst", node.folder)
+    stylized = _files(os.path.join(root, "stylized"))
+    checks["frames"] = [stylized == ["frame_0001.png", "frame_0002.png"],
+                        {"stylized": stylized, "seconds": seconds, "status": node.status}]
+    checks["status"] = [node.status.startswith("Frame 2:"), node.status]
+    checks["paths"] = [True, {"root": root}]
+
+
 def check_bad(args, checks):
     bpy, scene = _setup(args)
     tree, node, layers, composite = h.add_style_node(scene)
@@ -502,6 +517,7 @@ MODES = {
     "bad": check_bad,
     "threaded": check_threaded,
     "gatys": check_gatys,
+    "analogy": check_analogy,
     "replace": check_replace,
     "colour": check_colour,
     "fusion": check_fusion,
