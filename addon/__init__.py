@@ -1,4 +1,5 @@
-"""Blender side of the extension: preferences, scene settings, compositor nodes, render handlers.
+"""Blender side of the extension: preferences, scene settings, compositor nodes, render handlers,
+the Video Sequencer's Stylize Strip and the Image Editor's Stylize Image.
 
 Registration needs only ``bpy``: PyTorch and the other dependencies may be missing, and the
 preferences then say so. Core (which needs them) is imported only when a frame is stylised.
@@ -7,9 +8,21 @@ preferences then say so. Core (which needs them) is imported only when a frame i
 import bpy
 from bpy.app.handlers import persistent
 
-from . import jobs, nodes, operators, preferences, properties, render_stylize, ui
+from . import (
+    image_tools,
+    jobs,
+    nodes,
+    operators,
+    preferences,
+    properties,
+    render_stylize,
+    strip_settings,
+    ui,
+    vse_operators,
+)
 
-_MODULES = (preferences, properties, nodes, operators, ui)
+# strip_settings first: its property groups are used by properties (scene.nst.image_tool)
+_MODULES = (preferences, strip_settings, properties, nodes, operators, ui, vse_operators, image_tools)
 
 
 def _classes() -> tuple[type, ...]:
@@ -36,6 +49,7 @@ def register() -> None:
         name="Neural Style Transfer",
         description="Style transfer settings of this scene",
     )
+    strip_settings.register_pointers()
     preferences.add_site_dirs(preferences.get_preferences(bpy.context))
     render_stylize.add_handlers()
     for name, function in _FILE_HANDLERS:
@@ -53,6 +67,7 @@ def unregister() -> None:
         while function in handlers:
             handlers.remove(function)
     render_stylize.remove_handlers()
+    strip_settings.unregister_pointers()
     del bpy.types.Scene.nst
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)

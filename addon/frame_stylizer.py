@@ -58,6 +58,9 @@ class NodeSettings:
             coherence).
         gatys_next_iterations: L-BFGS iterations of each later, warm-started frame.
         masks: Number of mask inputs used for region-wise fusion (0 = none).
+        kind: What ``node`` names in messages (``"node"``, ``"strip"``, ``"image"``).
+        fix_in: Where the user changes the settings, for messages (``"the node"``, ``"the
+            Style Transfer panel"``).
     """
 
     node: str
@@ -75,6 +78,8 @@ class NodeSettings:
     gatys_iterations: int = 100
     gatys_next_iterations: int = 30
     masks: int = 0
+    kind: str = "node"
+    fix_in: str = "the node"
 
     def validate(self) -> None:
         """Check what can be checked without PyTorch or the model.
@@ -82,14 +87,14 @@ class NodeSettings:
         Raises:
             SettingsError: With a message naming the node and the fix.
         """
-        where = f"node '{self.node}'"
+        where = f"{self.kind} '{self.node}'"
         if self.method not in METHODS:
             raise SettingsError(f"{where}: unknown method {self.method!r}")
         if self.preserve_color not in PRESERVE_COLOR:
             raise SettingsError(f"{where}: unknown colour preservation {self.preserve_color!r}")
         if self.method == "stylebank":
             if not self.style_names or any(not name for name in self.style_names):
-                raise SettingsError(f"{where}: no style chosen; pick a style in the node")
+                raise SettingsError(f"{where}: no style chosen; pick a style in {self.fix_in}")
             if self.style_weights is not None:
                 if len(self.style_weights) != len(self.style_names):
                     raise SettingsError(f"{where}: {len(self.style_weights)} weights for "
@@ -99,7 +104,7 @@ class NodeSettings:
         else:
             if not self.style_images:
                 what = "Reference Image" if self.method == "analogy" else "Style Image"
-                raise SettingsError(f"{where}: no {what.lower()} chosen; set {what} in the node")
+                raise SettingsError(f"{where}: no {what.lower()} chosen; set {what} in {self.fix_in}")
             missing = [str(p) for p in self.style_images if not Path(p).is_file()]
             if missing:
                 raise SettingsError(f"{where}: style image {missing[0]} does not exist")
@@ -250,23 +255,9 @@ class NodeStylizer:
 
     def __init__(self, settings: NodeSettings) -> None:
         settings.validate()
-        from ..core.device import resolve_device
-        from ..core.gatys import GatysConfig
-        from ..core.requests import VideoRequest
-        from ..core.video import OnlineStylizer
-
-        self.settings = s = settings
+        self.settings = settings
         self._prev: tuple[int, Any, Any] | None = None  # (frame number, its vectors, its depth)
-        request = VideoRequest(
-            source=Path("."), output=Path("."), method=s.method, coherent=s.coherent, blend="image",
-            keep=s.keep, size=s.size, model=s.model_dir, style_names=s.style_names if s.method == "stylebank" else (),
-            style_weights=s.style_weights, strength=s.strength,
-            styles=tuple(Path(p) for p in s.style_images) if s.method in ("gatys", "analogy") else (),
-            gatys=GatysConfig(iterations=s.gatys_iterations, pyramid_levels=1,
-                              preserve_color=s.preserve_color if s.method == "gatys" else "none"),
-            gatys_next_iterations=s.gatys_next_iterations, device=s.device,
-        )
-        self._engine = OnlineStylizer(request, device=resolve_device(s.device), quantisation_bits=8)
+        self._engine = make_engine(settings)
 
     def reset(self) -> None:
         """Forget the previous frame: the next one is stylised fresh."""
@@ -290,7 +281,6 @@ class NodeStylizer:
         """
         import torch
 
-        from ..core.color_preservation import combine_luminance, match_color_histogram
         from ..core.flow import vector_confidence
         from ..core.image_io import read_image, write_image
         from ..core.resize import resize, size_for_long_side
@@ -333,11 +323,58 @@ class NodeStylizer:
                                    progress=progress if s.method != "stylebank" else None)
         self._prev = (files.frame, vectors, depth)
 
-        if s.method != "gatys" and s.preserve_color == "luminance":
-            out = combine_luminance(out, frame)
-        elif s.method != "gatys" and s.preserve_color == "histogram":
-            out = match_color_histogram(out, frame)
-        if tuple(out.shape[-2:]) != full_size:
-            out = resize(out, full_size).clamp(0, 1)
+        out = finish_frame(out, frame, full_size, s)
         write_image(files.output, out, image.alpha, colorspace="srgb", bit_depth=8)
         return FrameOutcome(files.output, time.perf_counter() - started, motion, size)
+
+
+def make_engine(settings: NodeSettings):
+    """The coherent frame engine (:class:`core.video.OnlineStylizer`) for validated ``settings``.
+
+    Results are quantised to 8 bits (what the PNG holds), so a resumed run continues from the
+    same state an uninterrupted one had. Blending is in image space (every method has it).
+
+    Raises:
+        core.errors.ModelError, core.errors.InputError, core.errors.DeviceError: As
+            :class:`NodeStylizer`.
+    """
+    from ..core.device import resolve_device
+    from ..core.gatys import GatysConfig
+    from ..core.requests import VideoRequest
+    from ..core.video import OnlineStylizer
+
+    s = settings
+    request = VideoRequest(
+        source=Path("."), output=Path("."), method=s.method, coherent=s.coherent, blend="image",
+        keep=s.keep, size=s.size, model=s.model_dir, style_names=s.style_names if s.method == "stylebank" else (),
+        style_weights=s.style_weights, strength=s.strength,
+        styles=tuple(Path(p) for p in s.style_images) if s.method in ("gatys", "analogy") else (),
+        gatys=GatysConfig(iterations=s.gatys_iterations, pyramid_levels=1,
+                          preserve_color=s.preserve_color if s.method == "gatys" else "none"),
+        gatys_next_iterations=s.gatys_next_iterations, device=s.device,
+    )
+    return OnlineStylizer(request, device=resolve_device(s.device), quantisation_bits=8)
+
+
+def finish_frame(out, frame, full_size: tuple[int, int], settings: NodeSettings):
+    """Colour preservation (StyleBank, Analogy; Gatys does its own) and scaling back to ``full_size``.
+
+    Args:
+        out: The engine's result ``(1, 3, h, w)``, display sRGB in [0, 1].
+        frame: The frame the engine saw, same size.
+        full_size: ``(H, W)`` of the source frame.
+        settings: The settings (``preserve_color``, ``method``).
+
+    Returns:
+        ``(1, 3, H, W)`` in [0, 1].
+    """
+    from ..core.color_preservation import combine_luminance, match_color_histogram
+    from ..core.resize import resize
+
+    if settings.method != "gatys" and settings.preserve_color == "luminance":
+        out = combine_luminance(out, frame)
+    elif settings.method != "gatys" and settings.preserve_color == "histogram":
+        out = match_color_histogram(out, frame)
+    if tuple(out.shape[-2:]) != tuple(full_size):
+        out = resize(out, tuple(full_size)).clamp(0, 1)
+    return out

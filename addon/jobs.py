@@ -285,8 +285,13 @@ class JobRunner:
             self._main.put(job)  # the main thread dispatches its next step (or finishes it)
 
     def _pump_once(self) -> None:
-        """Run queued main steps, dispatch the jobs coming back from the worker."""
-        while True:
+        """Run queued main steps, dispatch the jobs coming back from the worker.
+
+        Only the entries queued when the pump starts are taken: a job whose next step is again
+        a main step (e.g. one render per frame) waits for the next pump, so Blender redraws
+        and handles Esc between its steps instead of freezing until all of them ran.
+        """
+        for _ in range(max(self._main.qsize(), 0)):
             try:
                 job = self._main.get_nowait()
             except queue.Empty:

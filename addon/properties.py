@@ -6,6 +6,8 @@ One :class:`NST_PG_settings` per scene holds every setting, so a .blend file kee
 
 import bpy
 
+from .strip_settings import NST_PG_image_tool
+
 METHOD_ITEMS = (
     (
         "GATYS",
@@ -81,6 +83,11 @@ class NST_PG_settings(bpy.types.PropertyGroup):
         default="//nst/",
         subtype="DIR_PATH",
         update=lambda self, context: _output_folder_changed(context),
+    )
+    image_tool: bpy.props.PointerProperty(
+        type=NST_PG_image_tool,
+        name="Image Editor",
+        description="Settings of the Image Editor's Stylize Image",
     )
     seed: bpy.props.IntProperty(
         name="Seed",

@@ -1,0 +1,354 @@
+"""Stylise the frames of one sequencer strip: coherent, resumable, only what changed; no ``bpy``.
+
+The Blender side (:mod:`.vse`) turns a strip into a :class:`StripPlan`: its visible source
+frames in content order (a movie's frame indices, an image strip's files, or the frames the
+add-on rendered from a scene strip) and the settings. :func:`stylise_strip` then
+
+1. checks every source frame (missing files, unreadable movie) before anything is written;
+2. fingerprints the frames (file hashes; decoded pixels for movies) and finds where to start
+   with :func:`.strip_record.resume_point`: finished frames of an identical chain are kept,
+   so a rerun after a cancel, crash or kill continues, and an Update after the source
+   changed recomputes from the first changed frame on (coherence chains every frame to the
+   ones before it);
+3. stylises the rest with :class:`core.video.OnlineStylizer` (Chen et al., "Coherent Online
+   Video Style Transfer", ICCV 2017): DIS optical flow between footage frames, or Blender's
+   Vector and Depth passes for rendered scene strips; the temporal state at the restart is
+   re-created from the last kept frame, exactly (the engine's state is the 8-bit picture a
+   PNG holds);
+4. writes each frame atomically as ``frame_####.png`` (content position + 1) in the strip's
+   folder, at the source's resolution.
+
+PyTorch and core are imported when a strip is stylised, never at import.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import strip_record as rec
+from .frame_stylizer import NodeSettings, SettingsError, finish_frame, make_engine, scale_motion
+
+KINDS = ("movie", "images", "scene")
+MOTIONS = ("dis", "vectors")
+
+Progress = Callable[[float, str], bool]
+"""``progress(fraction, stage) -> keep going``: False cancels after the current unit of work."""
+
+
+@dataclass(frozen=True)
+class StripFrame:
+    """One visible source frame of a strip.
+
+    Attributes:
+        position: Position in the strip's content (0 = its first frame).
+        image: The frame's file (image strips; rendered scene frames as display PNGs).
+        movie_index: The frame's index in the movie file (movie strips).
+        vectors: Rendered scene frames: an OpenEXR holding the Vector (and Depth) passes.
+    """
+
+    position: int
+    image: Path | None = None
+    movie_index: int | None = None
+    vectors: Path | None = None
+
+
+@dataclass(frozen=True)
+class StripPlan:
+    """Everything one stylisation of a strip needs; the boundary between Blender and the engine.
+
+    Attributes:
+        strip: The source strip's name (messages).
+        kind: ``"movie"``, ``"images"`` or ``"scene"``.
+        folder: Where the stylised frames and the record go.
+        frames: The visible source frames in content order (contiguous positions).
+        settings: Method, styles, coherence (``NodeSettings.kind`` is ``"strip"``).
+        movie: The movie file (``kind == "movie"``).
+        motion: ``"dis"`` (optical flow from the frames) or ``"vectors"`` (rendered passes).
+    """
+
+    strip: str
+    kind: str
+    folder: Path
+    frames: tuple[StripFrame, ...]
+    settings: NodeSettings
+    movie: Path | None = None
+    motion: str = "dis"
+
+    def output(self, position: int) -> Path:
+        """The stylised frame of content ``position``."""
+        return self.folder / rec.output_name(position)
+
+    def state(self, position: int) -> Path:
+        """The engine's state after ``position`` (kept only when it differs from the output)."""
+        return self.folder / rec.state_name(position)
+
+
+@dataclass
+class StripOutcome:
+    """What :func:`stylise_strip` did.
+
+    Attributes:
+        folder: The strip's folder.
+        frames: Visible frames.
+        computed: Frames stylised by this run.
+        start: Index (into the plan's frames) of the first computed frame.
+        seconds: Wall time.
+        details: Size, motion, settings fingerprint.
+    """
+
+    folder: Path
+    frames: int
+    computed: int
+    start: int
+    seconds: float
+    details: dict = field(default_factory=dict)
+
+
+def settings_fingerprint(plan: StripPlan) -> dict:
+    """The settings that change the pictures, JSON-ready (style images by content hash)."""
+    s = plan.settings
+    record = asdict(s)
+    for key in ("node", "device", "kind", "fix_in", "masks"):
+        record.pop(key, None)
+    record["style_images"] = [rec.file_digest(Path(p))[:16] for p in s.style_images]
+    record["model_dir"] = str(s.model_dir) if s.model_dir else "vendored"
+    record["motion"] = plan.motion if s.coherent else None
+    return json.loads(json.dumps(record, default=list))
+
+
+# ------------------------------------------------------------------------------------------
+# Source frames
+# ------------------------------------------------------------------------------------------
+
+
+class _Frames:
+    """Reads a plan's source frames; checks them before anything is written."""
+
+    def __init__(self, plan: StripPlan) -> None:
+        from ..core.errors import InputError
+
+        self.plan = plan
+        where = f"strip '{plan.strip}'"
+        if not plan.frames:
+            raise SettingsError(f"{where}: no visible frames (its offsets hide all of its content)")
+        self.video = None
+        if plan.kind == "movie":
+            from ..core.sequence_io import VideoSource
+
+            if plan.movie is None or not plan.movie.is_file():
+                raise SettingsError(f"{where}: its movie file {plan.movie} does not exist")
+            try:
+                self.video = VideoSource(plan.movie)
+            except InputError as exc:
+                raise SettingsError(f"{where}: cannot read its movie: {exc}") from None
+            last = max(f.movie_index for f in plan.frames)
+            if last >= len(self.video.frames):
+                raise SettingsError(f"{where}: it shows movie frame {last + 1} but {plan.movie.name} has only "
+                                    f"{len(self.video.frames)} frames (the file changed since the strip was added; "
+                                    "reload the strip)")
+        else:
+            from ..core.image_io import probe_image
+
+            missing = [f for f in plan.frames if f.image is None or not f.image.is_file()]
+            if missing:
+                first = missing[0].image
+                raise SettingsError(f"{where}: missing frame file(s) at strip frame(s) "
+                                    f"{rec.format_positions(f.position for f in missing)} "
+                                    f"(first: {first.name if first else '?'} in {first.parent if first else '?'})")
+            for f in plan.frames:
+                try:
+                    probe_image(f.image)
+                except InputError as exc:
+                    raise SettingsError(f"{where}: cannot read frame {f.position + 1}: {exc}") from None
+
+    def read(self, frame: StripFrame):
+        """The frame as :class:`core.image_io.ImageData`."""
+        from ..core.errors import InputError
+        from ..core.image_io import read_image
+
+        try:
+            if self.video is not None:
+                return self.video.read(frame.movie_index)
+            return read_image(frame.image)
+        except InputError as exc:
+            raise SettingsError(f"strip '{self.plan.strip}': cannot read frame {frame.position + 1}: {exc}") from None
+
+    def digests(self, old: dict | None, progress: Progress) -> tuple[list[str], dict]:
+        """A digest per frame and the cache to record (see :mod:`.strip_record`)."""
+        import numpy as np
+
+        old = old or {}
+        plan = self.plan
+        if self.video is None:
+            cache = dict(old.get("digests") or {})
+            out = []
+            for i, f in enumerate(plan.frames):
+                out.append(rec.file_digest(f.image, cache))
+                if i % 16 == 0:
+                    _check(progress, 0.0, f"checking frame {f.position + 1}")
+            return out, {"digests": cache}
+        st = plan.movie.stat()
+        stamp = [str(plan.movie), st.st_size, st.st_mtime_ns]
+        movie = old.get("movie") or {}
+        known = {int(k): v for k, v in (movie.get("frames") or {}).items()} if movie.get("stamp") == stamp else {}
+        wanted = sorted({f.movie_index for f in plan.frames} - set(known))
+        for index in wanted:
+            image = self.video.read(index)
+            pixels = np.rint(image.rgb[0].numpy() * 255.0).astype(np.uint8)
+            known[index] = rec.bytes_digest(pixels.tobytes())
+            _check(progress, 0.0, f"checking frame {index + 1}")
+        return [known[f.movie_index] for f in plan.frames], {"movie": {"stamp": stamp,
+                                                                       "frames": {str(k): v for k, v in known.items()}}}
+
+
+def _check(progress: Progress, fraction: float, stage: str) -> None:
+    if progress(fraction, stage) is False:
+        from ..core.errors import Cancelled
+
+        raise Cancelled(f"cancelled ({stage})")
+
+
+def _read_motion(path: Path | None):
+    """``(vectors (H, W, 4) or None, depth (H, W) or None)`` from a rendered frame's EXR."""
+    if path is None or not path.is_file():
+        return None, None
+    import numpy as np
+
+    from ..core.errors import InputError
+    from ..core.flow import exr_depth_pass, exr_vector_pass
+    from ..core.image_io import read_exr_channels
+
+    channels = read_exr_channels(path)
+    try:
+        vectors = exr_vector_pass(channels)
+    except InputError:
+        return None, None
+    if not np.isfinite(vectors).all() or not np.any(vectors[..., :2]):
+        vectors = None  # motion blur on, or nothing moves: optical flow decides
+    try:
+        depth = exr_depth_pass(channels)
+    except InputError:
+        depth = None
+    return vectors, depth
+
+
+# ------------------------------------------------------------------------------------------
+# The job
+# ------------------------------------------------------------------------------------------
+
+
+def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOutcome:
+    """Stylise the plan's frames that are not up to date (see the module docstring).
+
+    Args:
+        plan: What to do.
+        progress: Called with the fraction done and a stage; returning False cancels (the
+            finished frames stay, a rerun continues).
+
+    Returns:
+        :class:`StripOutcome`.
+
+    Raises:
+        SettingsError: Bad settings, missing or unreadable source frames (nothing written).
+        core.errors.ModelError, core.errors.DeviceError: No usable model or device.
+        core.errors.Cancelled: ``progress`` returned False.
+    """
+    from ..core.errors import Cancelled
+    from ..core.flow import vector_confidence
+    from ..core.image_io import read_image, write_image
+    from ..core.resize import resize, size_for_long_side
+
+    started = time.perf_counter()
+    progress = progress or (lambda _f, _s: True)
+    s = plan.settings
+    s.validate()
+    if plan.kind not in KINDS or plan.motion not in MOTIONS:
+        raise SettingsError(f"strip '{plan.strip}': unknown kind {plan.kind!r} or motion {plan.motion!r}")
+    source = _Frames(plan)
+    fingerprint = settings_fingerprint(plan)
+    old = rec.load_record(plan.folder)
+    digests, caches = source.digests(old, progress)
+    positions = [f.position for f in plan.frames]
+    chain = rec.chain(positions, digests)
+    start = rec.resume_point(old, fingerprint, chain, lambda pos: rec.png_complete(plan.output(pos)))
+    n = len(plan.frames)
+    # Load the model before anything is removed: a missing one leaves the previous frames alone.
+    engine = make_engine(s) if start < n else None
+    # Outputs from ``start`` on (and any of other positions) are out of date: remove them before
+    # the new record says which chain the folder holds, so no stale frame ever counts as done.
+    for path in rec.stale_outputs(plan.folder, set(positions[:start])):
+        path.unlink(missing_ok=True)
+    rec.save_record(plan.folder, {"version": 1, "strip": plan.strip, "kind": plan.kind, "settings": fingerprint,
+                                  "frames": chain, **caches})
+    if engine is None:
+        return StripOutcome(plan.folder, n, 0, start, time.perf_counter() - started, {"up_to_date": True})
+
+    post_processed = s.size is not None or (s.method != "gatys" and s.preserve_color != "none")
+
+    def working(image):
+        full = image.size
+        size = full if s.size is None else size_for_long_side(*full, s.size)
+        return resize(image.srgb(), size).clamp(0, 1), full
+
+    prev = None  # (position, full size, vectors, depth) of the last frame fed to the engine
+    how = None
+    if s.coherent and start > 0:
+        before = plan.frames[start - 1]
+        frame, full = working(source.read(before))
+        state = plan.state(before.position)
+        kept = read_image(state if state.is_file() else plan.output(before.position)).srgb()
+        if tuple(kept.shape[-2:]) != tuple(frame.shape[-2:]):
+            kept = resize(kept, tuple(frame.shape[-2:])).clamp(0, 1)
+        how = engine.restore(frame, kept)
+        vectors, depth = _read_motion(before.vectors) if plan.motion == "vectors" else (None, None)
+        prev = (before.position, full, vectors, depth)
+
+    motion_used = set()
+    total = n - start
+    for j in range(start, n):
+        f = plan.frames[j]
+        done = j - start
+        if progress(done / total, f"frame {f.position + 1} ({done + 1}/{total})") is False:
+            raise Cancelled(f"stopped before frame {f.position + 1}; {done} of {total} frame(s) finished — "
+                            "run it again to continue")
+        image = source.read(f)
+        frame, full = working(image)
+        if prev is not None and (prev[1] != full or prev[0] != f.position - 1):
+            engine.reset()  # a size change (image strips) or a gap: start fresh
+            prev = None
+        vectors, depth = _read_motion(f.vectors) if s.coherent and plan.motion == "vectors" else (None, None)
+        flow = conf = None
+        if s.coherent and prev is not None:
+            prev_vectors, prev_depth = prev[2], prev[3]
+            if vectors is not None and vectors.shape[:2] == tuple(full):
+                both = depth is not None and prev_depth is not None and prev_depth.shape == depth.shape
+                same = prev_vectors is not None and prev_vectors.shape == vectors.shape
+                flow, conf = vector_confidence(vectors, depth if both else None, prev_depth if both else None,
+                                               vector_prev=prev_vectors if same else None)
+                flow, conf = scale_motion(flow, conf, tuple(frame.shape[-2:]))
+                motion_used.add("vectors")
+            else:
+                motion_used.add("optical flow")
+
+        def inner(event, done=done, position=f.position):
+            fraction = (done + event.step / max(event.total, 1)) / total
+            return progress(fraction, f"frame {position + 1}: {event.stage}") is not False
+
+        try:
+            out, _ = engine.step(frame, flow=flow, confidence=conf,
+                                 progress=inner if s.method != "stylebank" else None)
+        except Cancelled:
+            raise Cancelled(f"stopped at frame {f.position + 1}; {done} of {total} frame(s) finished — "
+                            "run it again to continue") from None
+        if post_processed and s.coherent:
+            write_image(plan.state(f.position), out, colorspace="srgb", bit_depth=8)
+        final = finish_frame(out, frame, full, s)
+        write_image(plan.output(f.position), final, image.alpha, colorspace="srgb", bit_depth=8)
+        prev = (f.position, full, vectors, depth)
+    progress(1.0, "done")
+    return StripOutcome(plan.folder, n, total, start, time.perf_counter() - started,
+                        {"motion": sorted(motion_used), "restored": how, "settings": fingerprint})
