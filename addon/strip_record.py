@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -180,6 +181,18 @@ def stale_outputs(folder: Path, keep: set[int]) -> list[Path]:
                 if number.isdigit() and int(number) - 1 not in keep:
                     stale.append(entry)
     return sorted(stale)
+
+
+#: Temporaries a killed run can leave: core's atomic writes (``.frame_0003.png.<hex>.tmp.png``,
+#: ``..state_0003.png.<hex>.tmp.png``) and :func:`save_record`'s (``..nst-strip.json.<pid>.tmp``).
+_TEMPORARY = re.compile(r"^\.(?:frame_\d+\.png|\.state_\d+\.png|\.nst-strip\.json)\.[0-9a-f]+\.tmp(?:\.png)?$")
+
+
+def stale_temporaries(folder: Path) -> list[Path]:
+    """Temporary files a killed run left in ``folder`` (its writes are atomic, so only these)."""
+    if not folder.is_dir():
+        return []
+    return sorted(entry for entry in folder.iterdir() if _TEMPORARY.match(entry.name))
 
 
 def format_positions(positions: Iterable[int]) -> str:

@@ -280,7 +280,7 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
     engine = make_engine(s) if start < n else None
     # Outputs from ``start`` on (and any of other positions) are out of date: remove them before
     # the new record says which chain the folder holds, so no stale frame ever counts as done.
-    for path in rec.stale_outputs(plan.folder, set(positions[:start])):
+    for path in rec.stale_outputs(plan.folder, set(positions[:start])) + rec.stale_temporaries(plan.folder):
         path.unlink(missing_ok=True)
     rec.save_record(plan.folder, {"version": 1, "strip": plan.strip, "kind": plan.kind, "settings": fingerprint,
                                   "frames": chain, **caches})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -523,6 +524,10 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    # FFmpeg (inside OpenCV) writes its own lines about a corrupt video ("moov atom not found")
+    # straight to stderr, next to the one error line of the contract. OpenCV reads this when it
+    # first uses FFmpeg (so it must be set before any video is opened); a user's value is kept.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # usage errors (already printed as one line) and --help

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import ModelError, WeightsNotFoundError
+from .errors import ModelError, WeightsNotFoundError, one_line_reason
 from .registry import verify_file
 
 #: Convolution layer names of each architecture, in order.
@@ -227,7 +227,8 @@ def _load_cached(path_str: str, kind: str, mtime_ns: int) -> EncoderWeights:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises UnpicklingError/RuntimeError for anything unsafe/corrupt
             raise ModelError(
-                f"{path} is not a plain tensor state dict (refused to unpickle arbitrary objects): {exc}"
+                f"{path} is not a plain tensor state dict (refused to unpickle arbitrary objects): "
+                f"{one_line_reason(exc)}"
             ) from exc
         if not isinstance(state, dict):
             raise ModelError(f"{path} holds a {type(state).__name__}, not a state dict")

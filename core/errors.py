@@ -7,6 +7,8 @@ found and, where there is one, the fix.
 
 from __future__ import annotations
 
+import re
+
 
 class NSTError(Exception):
     """Base class of every error ``core`` raises on purpose."""
@@ -58,3 +60,22 @@ class Cancelled(NSTError):
     """A progress callback asked to stop; nothing was written."""
 
     exit_code = 130
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def one_line_reason(exc: BaseException) -> str:
+    """A third-party exception's message as one line, for the CLI's single ``error:`` line.
+
+    ``torch.load(weights_only=True)`` refuses a pickle payload with a multi-line, colour-coded text
+    whose first lines advise loading the file unrestricted; only its ``WeightsUnpickler error``
+    sentence (what was refused) is kept. Other messages are reduced to their first line.
+    """
+    text = _ANSI.sub("", str(exc)).strip()
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+        text = text.split(". ", 1)[0].rstrip(".")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

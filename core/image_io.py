@@ -47,6 +47,7 @@ __all__ = [
     "SUPPORTED_EXTENSIONS",
     "ImageData",
     "NonFiniteWarning",
+    "check_complete",
     "probe_image",
     "read_image",
     "write_image",
@@ -150,6 +151,34 @@ def probe_image(path: str | os.PathLike[str]) -> tuple[int, int, str]:
     fmt = _check_file(path)
     height, width = _header_size(path, fmt)
     return height, width, fmt
+
+
+def check_complete(path: str | os.PathLike[str]) -> None:
+    """Find a PNG, JPEG or OpenEXR file that was cut short, without decoding its pixels.
+
+    The same truncation checks :func:`read_image` makes before decoding, done cheaply (PNG: the
+    chunk list is walked by seeking; JPEG: the end-of-image marker is looked for in the last
+    bytes first; EXR: the offset table), so a sequence can be checked before any work starts.
+    Conservative: what this cannot tell (TIFF, unusual layouts) is left to :func:`read_image`.
+
+    Raises:
+        ImageReadError: The file is truncated or cannot be opened.
+    """
+    path = Path(path)
+    fmt = SUPPORTED_EXTENSIONS.get(path.suffix.lower())
+    try:
+        if fmt == "png" and not _png_file_complete(path):
+            raise ImageReadError(f"{path} is truncated (the PNG data ends before its IEND chunk)")
+        if fmt == "jpeg":
+            with open(path, "rb") as fh:
+                fh.seek(max(path.stat().st_size - 64, 0))
+                tail = fh.read()
+            if b"\xff\xd9" not in tail and not _jpeg_complete(path.read_bytes()):
+                raise ImageReadError(f"{path} is truncated (the JPEG data has no end-of-image marker)")
+    except OSError as exc:
+        raise ImageReadError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if fmt == "exr" and _exr_is_truncated(path):
+        raise ImageReadError(f"{path} is truncated (the OpenEXR data ends before its last block)")
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> ImageData:
@@ -454,6 +483,22 @@ def _png_complete(data: bytes) -> bool:
         if ctype == b"IEND":
             return True
         pos += 12 + length
+    return False
+
+
+def _png_file_complete(path: Path) -> bool:
+    """:func:`_png_complete` on a file, reading only the chunk headers."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        pos = 8
+        while pos + 8 <= size:
+            fh.seek(pos)
+            length, ctype = struct.unpack(">I4s", fh.read(8))
+            if pos + 12 + length > size:
+                return False
+            if ctype == b"IEND":
+                return True
+            pos += 12 + length
     return False
 
 

@@ -43,6 +43,7 @@ from .image_io import (
     SUPPORTED_EXTENSIONS,
     ImageData,
     _quiet_opencv,  # one shared, reference-counted switch for OpenCV's log output
+    check_complete,
     probe_image,
     read_image,
     write_image,
@@ -342,8 +343,9 @@ class FrameSource:
 class ImageSequenceSource(FrameSource):
     """Numbered image files (PNG, JPEG, TIFF, EXR), sorted by frame number.
 
-    Every frame's header is read when the source is opened (no pixels are decoded), so a
-    missing, empty, corrupt or differently sized frame is reported before any work starts.
+    Every frame's header is read and checked for truncation when the source is opened (no
+    pixels are decoded), so a missing, empty, truncated, corrupt or differently sized frame is
+    reported before any work starts.
 
     Attributes:
         pattern: The file-name pattern of the frames.
@@ -364,7 +366,8 @@ class ImageSequenceSource(FrameSource):
         Raises:
             InputError: No files, gaps in the numbering, or a frame whose size differs from the
                 first one.
-            ImageReadError: A frame file is empty, corrupt or not what its extension says.
+            ImageReadError: A frame file is empty, truncated, corrupt or not what its extension
+                says.
         """
         self.pattern = pattern
         if not files:
@@ -380,10 +383,12 @@ class ImageSequenceSource(FrameSource):
         self.fps = fps
         first = self.frames[0]
         height, width, _ = probe_image(first.path)  # type: ignore[arg-type]
+        check_complete(first.path)  # type: ignore[arg-type]
         self.size = (height, width)
         for info in self.frames[1:]:
             h, w, _ = probe_image(info.path)  # type: ignore[arg-type]
             self._check_size(info, (h, w), info.path)
+            check_complete(info.path)  # type: ignore[arg-type]
 
     def frame_label(self, info: FrameInfo) -> str:
         """``frame 0012``, padded as in the file names."""
@@ -901,7 +906,7 @@ class ImageSequenceSink(FrameSink):
             raise OutputError(f"cannot write {pattern.display()}: {pattern.directory} is a file")
         outputs = [self.path_for(info) for info in like.frames]
         _refuse_source_overlap(like, outputs, pattern.display())
-        _remove_stale_temporaries(pattern.directory, {self.path_for(i).name for i in like.frames})
+        remove_stale_temporaries(pattern.directory, {self.path_for(i).name for i in like.frames})
         if overwrite:
             for info in like.frames:
                 _remove_file(self.path_for(info))
@@ -975,6 +980,7 @@ class VideoSink(FrameSink):
             raise OutputError(f"cannot use work folder {self.work_dir}: it is a file")
         work_paths = [self.path_for(info) for info in like.frames]
         _refuse_source_overlap(like, [path, *work_paths], str(path))
+        remove_stale_temporaries(path.parent, {path.name})  # an encode a kill interrupted
         self._complete = not overwrite and path.exists()
         if self._complete:
             self._check_existing(path)
@@ -987,7 +993,7 @@ class VideoSink(FrameSink):
             _remove_file(path)
             _remove_work_dir(self.work_dir, work_paths)
         else:
-            _remove_stale_temporaries(self.work_dir, {p.name for p in work_paths})
+            remove_stale_temporaries(self.work_dir, {p.name for p in work_paths})
 
     def _check_existing(self, path: Path) -> None:
         try:
@@ -1259,7 +1265,7 @@ def _make_dir(folder: Path) -> None:
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp(?P<suffix>\.[A-Za-z0-9]+)?$")
 
 
-def _remove_stale_temporaries(folder: Path, names: set[str]) -> None:
+def remove_stale_temporaries(folder: Path, names: set[str]) -> None:
     """Delete temporaries a killed run left for the files ``names`` in ``folder``."""
     if not folder.is_dir():
         return

@@ -202,6 +202,8 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
     vendored = model_dir.resolve() == DEFAULT_MODEL_DIR.resolve()
     base = manifest.get("base", {})
     base_path = model_dir / base.get("file", BASE_FILE)
+    if base_path.resolve().parent != model_dir.resolve():
+        raise ModelError(f"{MANIFEST} points the base file outside {model_dir}: {base.get('file')}")
     if vendored:
         _check_registered(base_path)
     tensors = _load_tensors(base_path, base.get("sha256"))

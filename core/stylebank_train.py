@@ -36,7 +36,7 @@ import torch
 from torch.nn import functional as F
 
 from .atomic_write import atomic_path
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, one_line_reason
 from .image_io import SUPPORTED_EXTENSIONS, read_image
 from .losses import content_loss, gram_matrix, style_loss, total_variation
 from .progress import ProgressCallback, ProgressTracker
@@ -220,7 +220,7 @@ def _load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file or a pickle payload: refuse either way
-        raise ModelError(f"checkpoint {path} cannot be loaded safely: {exc}") from exc
+        raise ModelError(f"checkpoint {path} cannot be loaded safely: {one_line_reason(exc)}") from exc
 
 
 def _log(model_dir: Path, record: dict) -> None:

@@ -21,7 +21,9 @@ Only the previous frame is needed (online), so memory is constant over the clip.
 
 Resuming: every frame is written atomically as soon as it is done; a rerun skips the finished
 frames and re-creates the temporal state from the last finished one (its output file, the input
-frame, and for feature blending a small state file saved next to the output after every frame).
+frame, and for feature blending a small state file written just before every frame's output; it
+holds that frame's features and the previous frame's, so a kill between the two writes still
+resumes exactly).
 A settings record next to the output makes a rerun with different settings an error instead of a
 silent mix of two runs.
 """
@@ -48,7 +50,7 @@ from .image_io import ImageData, read_exr_channels
 from .progress import ProgressCallback, ProgressTracker
 from .requests import VideoRequest
 from .resize import resize, size_for_long_side
-from .sequence_io import FrameInfo, FrameSource, open_frames, open_sink
+from .sequence_io import FrameInfo, FrameSource, open_frames, open_sink, remove_stale_temporaries
 from .temporal_metrics import WarpingErrorMeter
 
 METHODS = ("stylebank", "gatys", "analogy")
@@ -326,6 +328,7 @@ def _record_path(sink) -> Path:
 
 
 def _check_record(sink, fingerprint: dict, start: int, overwrite: bool) -> None:
+    """Refuse to resume frames made with other settings (reads only; see :func:`_write_record`)."""
     path = _record_path(sink)
     if path.exists() and start > 0 and not overwrite:
         try:
@@ -338,17 +341,28 @@ def _check_record(sink, fingerprint: dict, start: int, overwrite: bool) -> None:
                 f"{sink.describe()} already holds frames made with different settings ({', '.join(changed)}); "
                 "pass --overwrite to start again or choose another output"
             )
-    atomic_write_bytes(path, (json.dumps(fingerprint, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _save_state(sink, index: int, state: dict) -> None:
+def _write_record(sink, fingerprint: dict) -> None:
+    """Written just before the first frame of a run, so a run that fails on its input writes nothing."""
+    atomic_write_bytes(_record_path(sink), (json.dumps(fingerprint, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _save_state(sink, index: int, state: dict, previous: torch.Tensor | None) -> None:
+    """Keep frame ``index``'s features and those of ``index − 1`` (``previous``).
+
+    Written before the frame's output: a kill after this write but before the output leaves
+    ``index − 1`` as the resume point, and its features are in the file too.
+    """
     feats = state.get("features")
     if feats is None:
         return
     from safetensors.torch import save
 
-    data = save({"features": feats.contiguous().cpu()}, metadata={"index": str(index)})
-    atomic_write_bytes(sink.state_dir / STATE_NAME, data)
+    tensors = {"features": feats.contiguous().cpu()}
+    if previous is not None:
+        tensors["previous"] = previous.contiguous().cpu()
+    atomic_write_bytes(sink.state_dir / STATE_NAME, save(tensors, metadata={"index": str(index)}))
 
 
 def _load_state(sink, index: int) -> dict | None:
@@ -359,9 +373,12 @@ def _load_state(sink, index: int) -> dict | None:
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            if (f.metadata() or {}).get("index") != str(index):
-                return None
-            return {"features": f.get_tensor("features")}
+            saved = (f.metadata() or {}).get("index")
+            if saved == str(index):
+                return {"features": f.get_tensor("features")}
+            if saved == str(index + 1) and "previous" in f.keys():
+                return {"features": f.get_tensor("previous")}
+            return None
     except Exception:  # noqa: BLE001 - a damaged state file only costs exactness, never the run
         return None
 
@@ -542,6 +559,8 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     _validate(request)
     source = open_frames(request.source, fps=request.fps)
     sink = open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
+    # The sink removes its frames' temporaries; those of the record and state files are ours.
+    remove_stale_temporaries(sink.state_dir, {RECORD_NAME, STATE_NAME})
     frames = source.frames
     working = _working_size(source, request.size)
     vectors = _Flow(request, working, source.size) if request.coherent and request.flow == "vectors" else None
@@ -551,8 +570,9 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     device = engine.device
 
     start = 0 if request.overwrite else sink.first_missing()
+    fingerprint = _fingerprint(request)
     if start < len(frames):
-        _check_record(sink, _fingerprint(request), start, request.overwrite)
+        _check_record(sink, fingerprint, start, request.overwrite)
     meter = WarpingErrorMeter() if request.report else None
 
     resumed_state = None
@@ -569,6 +589,7 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
 
     tracker = ProgressTracker(progress, max(len(frames) - start, 1))
     computed, frame_seconds = 0, []
+    previous = engine.prev.get("features") if engine.prev is not None else None
     for info, image in source.iter_frames(start):
         t0 = time.perf_counter()
         frame, alpha = _frame_rgb(image, working)
@@ -576,9 +597,12 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
         if vectors is not None and engine.prev is not None:
             fl, conf = vectors(frame, engine.prev_frame, info, frames[info.index - 1])
         out, state = engine.step(frame, flow=fl, confidence=conf)
-        sink.write(info, out, alpha)
+        if computed == 0:
+            _write_record(sink, fingerprint)
         if request.coherent:
-            _save_state(sink, info.index, state)
+            _save_state(sink, info.index, state, previous)  # before the frame: see _save_state
+            previous = state.get("features")
+        sink.write(info, out, alpha)
         if meter is not None:
             meter.update(out, frame)
         computed += 1
