@@ -276,7 +276,7 @@ class _GatysFrames:
             res = stylize_gatys(frame, self.styles, self.encoder, config=r.gatys, style_weights=weights,
                                 masks=masks, progress=progress)
             return res.image, {}
-        warped = flowlib.warp(prev["image"], flow, mode="bicubic").clamp(0, 1)
+        warped = flowlib.warp_cubic(prev["image"], flow).clamp(0, 1)
         c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
         init = frame + c * (warped - frame)  # disoccluded regions start from the content
         cfg = replace(r.gatys, iterations=r.gatys_next_iterations, pyramid_levels=1)
@@ -528,7 +528,7 @@ class OnlineStylizer:
             fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
-            warped = flowlib.warp(self.prev["image"], fl, mode="bicubic").clamp(0, 1)
+            warped = flowlib.warp_cubic(self.prev["image"], fl).clamp(0, 1)
             c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
             out = out + (r.keep * c) * (warped - out)
         out = _quantise(out.clamp(0, 1), self.bits)
