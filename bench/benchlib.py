@@ -65,3 +65,25 @@ def machine(threads: int) -> dict:
         "opencv": opencv, "torch_threads": threads,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def update_docs_section(path: Path, heading: str, section: str) -> None:
+    """Replace (or append) the section starting at the line ``heading`` in a markdown file.
+
+    The section runs to the next ``## `` heading; the other sections stay as they are. Written
+    atomically.
+    """
+    path = Path(path)
+    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    lines = old.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+    new = section.strip("\n").splitlines()
+    if start is None:
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += [""] + new
+    else:
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+        tail = lines[end:]
+        lines = lines[:start] + new + ([""] + tail if tail else [])
+    write_text_atomic(path, "\n".join(lines) + "\n")

@@ -77,7 +77,7 @@ FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's fol
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import loadavg, machine, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -594,19 +594,7 @@ def _frame_list(idx: list[int]) -> str:
 
 def update_docs(section: str, path: Path = DOCS) -> None:
     """Replace (or append) this benchmark's section of ``docs/benchmarks.md``; other sections stay."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    new = section.strip("\n").splitlines()
-    if start is None:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += [""] + new
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = lines[end:]
-        lines = lines[:start] + new + ([""] + tail if tail else [])
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    update_docs_section(path, SECTION, section)
 
 
 # --------------------------------------------------------------------------------------------
