@@ -9,6 +9,7 @@ import bpy
 
 from . import colour, dependencies, installer, node_files, nodes, preferences
 from .frame_stylizer import FrameFiles, NodeStylizer, SettingsError
+from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 
@@ -45,7 +46,7 @@ def _active_style_node(context: bpy.types.Context) -> bpy.types.Node | None:
     return node if isinstance(node, nodes._StylizeNode) else None
 
 
-class NST_OT_restylize(bpy.types.Operator):
+class NST_OT_restylize(JobOperator, bpy.types.Operator):
     """Stylise the active style node's captured frames again with its current settings, without rendering.
     Esc cancels"""
 
@@ -56,14 +57,11 @@ class NST_OT_restylize(bpy.types.Operator):
         name="All Frames", description="Every captured frame of the scene's range, in order (else the current one)",
         default=False)
 
-    _job: Job | None = None
-    _timer = None
-
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         return _active_style_node(context) is not None
 
-    def _make_job(self, context: bpy.types.Context) -> Job | None:
+    def make_job(self, context: bpy.types.Context) -> Job | None:
         scene = context.scene
         node = _active_style_node(context)
         settings = node.node_settings(context)
@@ -109,44 +107,10 @@ class NST_OT_restylize(bpy.types.Operator):
         return Job(title=f"{node_name}: {len(frames)} frame(s)", steps=[(MAIN, to_display), (WORKER, stylise),
                                                                           (MAIN, show)])
 
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        job = self._make_job(context)
-        if job is None:
-            return {"CANCELLED"}
-        RUNNER.submit(job)
-        if not job.finished:
-            RUNNER.wait_idle()
-        return self._result(job)
-
-    def invoke(self, context: bpy.types.Context, _event) -> set[str]:
-        if RUNNER.synchronous:
-            return self.execute(context)
-        self._job = self._make_job(context)
-        if self._job is None:
-            return {"CANCELLED"}
-        RUNNER.submit(self._job)
-        wm = context.window_manager
-        self._timer = wm.event_timer_add(0.2, window=context.window)
-        wm.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context: bpy.types.Context, event) -> set[str]:
-        if event.type == "ESC":
-            self._job.cancel()
-        if not self._job.finished:
-            context.workspace.status_text_set(f"{self._job.title}: {self._job.stage} "
-                                              f"({self._job.progress:.0%}) — Esc to cancel")
-            return {"PASS_THROUGH"}
-        context.window_manager.event_timer_remove(self._timer)
-        context.workspace.status_text_set(None)
-        return self._result(self._job)
-
-    def _result(self, job: Job) -> set[str]:
+    def job_result(self, job: Job) -> set[str]:
         if job.state == "done":
             self.report({"INFO"}, f"{job.title}: done")
-            return {"FINISHED"}
-        self.report({"WARNING" if job.state == "cancelled" else "ERROR"}, job.error or job.state)
-        return {"CANCELLED"}
+        return super().job_result(job)
 
 
 class NST_OT_install_dependencies(bpy.types.Operator):

@@ -87,3 +87,23 @@ def update_docs_section(path: Path, heading: str, section: str) -> None:
         tail = lines[end:]
         lines = lines[:start] + new + ([""] + tail if tail else [])
     write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def style_image_for(manifest: dict, style: str, override: str | None, styles_dir: Path) -> Path:
+    """The style image of a StyleBank bank: ``override``, else the file its ``model.toml`` names.
+
+    Raises:
+        SystemExit: The image cannot be found (with what to pass instead).
+    """
+    if override:
+        p = Path(override)
+        if not p.is_file():
+            raise SystemExit(f"--style-image {p} does not exist")
+        return p
+    name = manifest["styles"][style].get("image")
+    if not name:
+        raise SystemExit(f"the manifest records no image for style {style!r}; pass --style-image")
+    p = Path(styles_dir) / name
+    if not p.is_file():
+        raise SystemExit(f"style image {p} (from the manifest) not found; pass --style-image")
+    return p

@@ -70,7 +70,7 @@ ADD_STYLE_CANDIDATES = ("asheville.jpg",)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import loadavg, machine, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import loadavg, machine, style_image_for, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +79,6 @@ from benchlib import loadavg, machine, write_json_atomic, write_text_atomic  # n
 
 def _log(msg: str) -> None:
     print(f"[stylebank-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
 
 
 def _parse_size(spec: str) -> tuple[int, int]:
@@ -91,8 +90,6 @@ def _parse_size(spec: str) -> tuple[int, int]:
     if w < 8 or h < 8 or w % 4 or h % 4:
         raise SystemExit(f"size {spec!r}: both sides must be ≥ 8 and multiples of 4")
     return w, h
-
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -123,21 +120,6 @@ def _snapshot_model(src: Path, dest: Path, tries: int = 8):
             _log(f"model snapshot inconsistent ({exc}); retrying ({attempt + 1}/{tries})")
             time.sleep(2.0)
     raise SystemExit(f"could not take a consistent snapshot of {src}: {last}")
-
-
-def _style_image_for(manifest: dict, style: str, override: str | None) -> Path:
-    if override:
-        p = Path(override)
-        if not p.is_file():
-            raise SystemExit(f"--style-image {p} does not exist")
-        return p
-    name = manifest["styles"][style].get("image")
-    if not name:
-        raise SystemExit(f"the manifest records no image for style {style!r}; pass --style-image")
-    p = STYLES_DIR / name
-    if not p.is_file():
-        raise SystemExit(f"style image {p} (from the manifest) not found; pass --style-image")
-    return p
 
 
 def _add_style_image(manifest: dict, override: str | None) -> Path:
@@ -644,7 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         style = args.style or styles[0]
         if style not in styles:
             raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
-        style_image = _style_image_for(manifest, style, args.style_image)
+        style_image = style_image_for(manifest, style, args.style_image, STYLES_DIR)
         base = manifest.get("base", {})
         training = Path(base.get("content", ""))
         photos = _pick_photos(HELD_OUT, max(args.images, args.latency_images))

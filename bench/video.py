@@ -77,7 +77,14 @@ FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's fol
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import (  # noqa: E402
+    loadavg,
+    machine,
+    style_image_for,
+    update_docs_section,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,10 +93,6 @@ from benchlib import loadavg, machine, update_docs_section, write_json_atomic, w
 
 def _log(msg: str) -> None:
     print(f"[video-bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-
-
 
 
 def _rel(path: Path) -> str:
@@ -286,21 +289,6 @@ def _snapshot_model(src: Path, dest: Path) -> dict:
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("checkpoint.pt", "train_log.jsonl", "*.tmp"))
     _, manifest = load_model(dest)  # verifies every file's sha256
     return manifest
-
-
-def _style_image(manifest: dict, style: str, override: str | None) -> Path:
-    if override:
-        p = Path(override)
-        if not p.is_file():
-            raise SystemExit(f"--style-image {p} does not exist")
-        return p
-    name = manifest["styles"][style].get("image")
-    if not name:
-        raise SystemExit(f"the manifest records no image for style {style!r}; pass --style-image")
-    p = STYLES_DIR / name
-    if not p.is_file():
-        raise SystemExit(f"style image {p} (from the manifest) not found; pass --style-image")
-    return p
 
 
 # --------------------------------------------------------------------------------------------
@@ -723,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         style = args.style or styles[0]
         if style not in styles:
             raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
-        style_image = _style_image(manifest, style, args.style_image)
+        style_image = style_image_for(manifest, style, args.style_image, STYLES_DIR)
 
         results: dict = {
             "benchmark": "video", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),

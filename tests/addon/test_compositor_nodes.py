@@ -9,12 +9,9 @@ core's readers and metrics.
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import shutil
 import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -25,12 +22,12 @@ import pytest
 from core.color_space import linear_to_srgb
 from core.image_io import read_image
 from core.temporal_metrics import warping_error
+from tests.addon.helpers import run_check_script, tiny_model
 
 pytestmark = pytest.mark.blender
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "blender_scripts" / "nst_checks.py"
-RESULT_PREFIX = "NST_RESULT "
 ERROR_LINE = "Neural Style Transfer: error: "
 
 
@@ -43,43 +40,17 @@ def _text(stream: str | bytes | None) -> str:
 def run_checks(mode: str, tmp_path: Path, *, timeout: int = 120, repo: Path = REPO, model: Path | None = None,
                blend: Path | None = None, user: str = "user") -> tuple[dict, subprocess.CompletedProcess]:
     """Run one mode of nst_checks.py; return its checks (failing the test with its output otherwise)."""
-    if importlib.util.find_spec("bpy") is None:
-        pytest.skip("PyPI bpy is not installed: pip install -e '.[test]'")
     out = tmp_path / mode
     out.mkdir(exist_ok=True)
-    command = [sys.executable, str(SCRIPT), mode, "--repo", str(repo), "--user-resources", str(tmp_path / user),
-               "--out", str(out), "--model", str(model or ""), "--blend", str(blend or "")]
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"nst_checks.py {mode} ran past {timeout} s\n--- stdout ---\n{_text(exc.stdout)[-6000:]}\n"
-                    f"--- stderr ---\n{_text(exc.stderr)[-6000:]}")
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    result = json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else None
-    if proc.returncode != 0 or result is None or not result["ok"]:
-        failed = {} if result is None else {k: v for k, v in result["checks"].items() if not v[0]}
-        pytest.fail(f"nst_checks.py {mode} exited {proc.returncode}; failed checks: {json.dumps(failed, indent=1)}\n"
-                    f"error: {None if result is None else result['error']}\n"
-                    f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
-    return result["checks"], proc
+    return run_check_script(SCRIPT, mode, ["--repo", str(repo), "--user-resources", str(tmp_path / user),
+                                           "--out", str(out), "--model", str(model or ""), "--blend", str(blend or "")],
+                            cwd=tmp_path, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random StyleBank model with styles ``a`` and ``b`` whose banks change the image."""
-    torch = pytest.importorskip("torch")
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
-
-    generator = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng(devices=[]):  # the network's own initialisation draws from the global RNG
-        torch.manual_seed(0)
-        net = StyleBankNet(width=4, styles=("a", "b"))
-    with torch.no_grad():
-        for name in net.styles:  # a fresh bank is the identity: give it a random residual
-            weight = net.banks[name].layers[-1].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
-    return save_model(net, tmp_path_factory.mktemp("model") / "stylebank", base_info={"steps": 0})
+    return tiny_model(tmp_path_factory.mktemp("model") / "stylebank", seed=0)
 
 
 def _srgb(path: str | Path) -> np.ndarray:
@@ -222,9 +193,9 @@ def test_fusion_masks_choose_the_style_per_region(tmp_path: Path, model: Path) -
     checks, proc = run_checks("fusion", tmp_path, model=model)
     assert not _error_lines(proc.stderr)
     paths = checks["paths"][1]
-    from core.image_io import read_exr_channels  # noqa: PLC0415
-
     import cv2  # noqa: PLC0415
+
+    from core.image_io import read_exr_channels  # noqa: PLC0415
 
     mask = (read_exr_channels(paths["mask"])["R"] > 0.5).astype(np.uint8)
     assert abs(mask[:, :64].mean() - 1.0) < 0.05 and mask[:, 64:].mean() < 0.05  # the left half

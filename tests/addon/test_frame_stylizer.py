@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.addon.helpers import tiny_model
+
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = "nst_ext"
 
@@ -125,19 +127,7 @@ def test_view_colorspaces_of_blenders_bundled_config() -> None:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny random StyleBank model (styles ``a``, ``b``), banks with random residuals."""
-    torch = pytest.importorskip("torch")
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
-
-    generator = torch.Generator().manual_seed(1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        net = StyleBankNet(width=4, styles=("a", "b"))
-    with torch.no_grad():
-        for name in net.styles:
-            weight = net.banks[name].layers[-1].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
-    return save_model(net, tmp_path_factory.mktemp("model") / "stylebank", base_info={"steps": 0})
+    return tiny_model(tmp_path_factory.mktemp("model") / "stylebank", seed=1)
 
 
 def _write_exr(path: Path, channels: dict[str, np.ndarray]) -> None:

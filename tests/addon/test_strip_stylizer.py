@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.addon.helpers import tiny_model
 from tests.addon.test_frame_stylizer import addon_module
 
 
@@ -73,19 +74,7 @@ def test_digest_cache_and_record_round_trip(rec, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
-
-    generator = torch.Generator().manual_seed(1)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(1)
-        net = StyleBankNet(width=4, styles=("a", "b"))
-    with torch.no_grad():
-        for name in net.styles:
-            weight = net.banks[name].layers[-1].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
-    return save_model(net, tmp_path_factory.mktemp("model") / "stylebank", base_info={"steps": 0})
+    return tiny_model(tmp_path_factory.mktemp("model") / "stylebank", seed=1)
 
 
 def _frames(folder: Path, count: int = 6) -> list[Path]:

@@ -8,72 +8,38 @@ banks get random residuals (a fresh bank is the identity).
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.addon.helpers import run_check_script, tiny_model
+
 pytestmark = pytest.mark.blender
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).resolve().parent / "blender_scripts" / "vse_checks.py"
-RESULT_PREFIX = "NST_RESULT "
 
-
-def _text(stream) -> str:
-    return stream.decode(errors="replace") if isinstance(stream, bytes) else (stream or "")
 
 
 def run_mode(mode: str, tmp_path: Path, model: Path, media: Path, *, blend: Path | None = None, timeout: int = 180,
              expect_exit: int | None = None) -> tuple[dict, subprocess.CompletedProcess]:
     """Run one mode of vse_checks.py; return its checks (failing the test with its output otherwise)."""
-    if importlib.util.find_spec("bpy") is None:
-        pytest.skip("PyPI bpy is not installed: pip install -e '.[test]'")
     out = tmp_path / mode
     out.mkdir(exist_ok=True)
-    command = [sys.executable, str(SCRIPT), mode, "--repo", str(REPO), "--user-resources", str(tmp_path / "user"),
-               "--out", str(out), "--model", str(model), "--media", str(media), "--blend", str(blend or "")]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=tmp_path,
-                              env=env)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"vse_checks.py {mode} ran past {timeout} s\n--- stdout ---\n{_text(exc.stdout)[-6000:]}\n"
-                    f"--- stderr ---\n{_text(exc.stderr)[-6000:]}")
-    if expect_exit is not None:
-        assert proc.returncode == expect_exit, (proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:])
-        return {}, proc
-    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-    result = json.loads(lines[-1][len(RESULT_PREFIX):]) if lines else None
-    if proc.returncode != 0 or result is None or not result["ok"]:
-        failed = {} if result is None else {k: v for k, v in result["checks"].items() if not v[0]}
-        pytest.fail(f"vse_checks.py {mode} exited {proc.returncode}; failed checks: {json.dumps(failed, indent=1)}\n"
-                    f"error: {None if result is None else result['error']}\n"
-                    f"--- stdout ---\n{proc.stdout[-6000:]}\n--- stderr ---\n{proc.stderr[-6000:]}")
-    return result["checks"], proc
+    return run_check_script(SCRIPT, mode, ["--repo", str(REPO), "--user-resources", str(tmp_path / "user"),
+                                           "--out", str(out), "--model", str(model), "--media", str(media),
+                                           "--blend", str(blend or "")],
+                            cwd=tmp_path, timeout=timeout, env=env, expect_exit=expect_exit)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random StyleBank model with styles ``a`` and ``b`` whose banks change the image."""
-    torch = pytest.importorskip("torch")
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
-
-    generator = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng(devices=[]):  # the network's own initialisation draws from the global RNG
-        torch.manual_seed(0)
-        net = StyleBankNet(width=4, styles=("a", "b"))
-    with torch.no_grad():
-        for name in net.styles:  # a fresh bank is the identity: give it a random residual
-            weight = net.banks[name].layers[-1].weight
-            weight.copy_(torch.randn(weight.shape, generator=generator) * 0.2)
-    return save_model(net, tmp_path_factory.mktemp("model") / "stylebank", base_info={"steps": 0})
+    return tiny_model(tmp_path_factory.mktemp("model") / "stylebank", seed=0)
 
 
 def _frame(i: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:
