@@ -130,7 +130,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
         strength=args.strength,
         bit_depth=args.bit_depth,
     )
-    with _progress_bar("stylize", args.quiet) as progress:
+    with _progress_bar("stylize", args.quiet or args.method == "stylebank") as progress:  # one pass: no bar
         outcome = run_stylize(request, progress)
     if args.json:
         print(json.dumps({
