@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(PY) -m core.demo --out out/demo
+	$(PY) -m core.cli.demo --out out/demo
 
 test: setup
 	$(PY) -m pytest -q

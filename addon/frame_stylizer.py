@@ -3,12 +3,12 @@
 The render handlers (``render_stylize.py``) turn a node's settings into a frozen
 :class:`NodeSettings` and every rendered frame into a :class:`FrameFiles`; one
 :class:`NodeStylizer` per node and render job then stylises the frames in render order. StyleBank
-and Gatys both run through :class:`core.video.OnlineStylizer`, so a sequence rendered with
+and Gatys both run through :class:`core.video.online.OnlineStylizer`, so a sequence rendered with
 ``-a`` is coherent (Chen et al., "Coherent Online Video Style Transfer", ICCV 2017): frame ``t``
 keeps the previous result carried along the motion wherever the motion is trusted.
 
 Motion comes from the node's Vector input (Blender's Vector pass, exact when motion blur is off)
-with the Depth input marking occlusions (:func:`core.flow.vector_confidence`); without them
+with the Depth input marking occlusions (:func:`core.video.flow.vector_confidence`); without them
 (input unconnected, motion blur on) OnlineStylizer estimates DIS optical flow from the frames.
 The previous frame's vectors and depth are kept from the previous call, so each frame's files
 are read once. A frame that does not follow the previous one (a single F12, a jump, a frame step
@@ -174,13 +174,13 @@ def read_depth(path: Path):
         ``float32 (H, W)`` numpy array.
 
     Raises:
-        core.errors.InputError: No usable channel.
+        core.foundation.errors.InputError: No usable channel.
     """
     import numpy as np
 
-    from ..core.errors import InputError
-    from ..core.flow import exr_depth_pass
-    from ..core.image_io import read_exr_channels
+    from ..core.foundation.errors import InputError
+    from ..core.video.flow import exr_depth_pass
+    from ..core.io.images import read_exr_channels
 
     channels = read_exr_channels(path)
     value = _first_channel(channels, ("R", "Y", "Z", "V"))
@@ -201,9 +201,9 @@ def read_mask(path: Path, size: tuple[int, int]):
     import numpy as np
     import torch
 
-    from ..core.errors import InputError
-    from ..core.image_io import read_exr_channels
-    from ..core.resize import resize
+    from ..core.foundation.errors import InputError
+    from ..core.io.images import read_exr_channels
+    from ..core.imaging.resize import resize
 
     channels = read_exr_channels(path)
     value = _first_channel(channels, ("R", "Y", "V", "Z", "A"))
@@ -218,9 +218,9 @@ def read_vectors(path: Path):
     """The Vector pass of a captured EXR as ``float32 (H, W, 4)``; None when it holds NaN/Inf."""
     import numpy as np
 
-    from ..core.errors import InputError
-    from ..core.flow import exr_vector_pass
-    from ..core.image_io import read_exr_channels
+    from ..core.foundation.errors import InputError
+    from ..core.video.flow import exr_vector_pass
+    from ..core.io.images import read_exr_channels
 
     try:
         vectors = exr_vector_pass(read_exr_channels(path))
@@ -235,7 +235,7 @@ def scale_motion(flow, confidence, size: tuple[int, int]):
     Returns:
         ``(flow, confidence)`` at ``size`` as ``float32`` arrays.
     """
-    from ..core.flow import resize_motion
+    from ..core.video.flow import resize_motion
 
     return resize_motion(flow, confidence, size)
 
@@ -248,9 +248,9 @@ class NodeStylizer:
 
     Raises:
         SettingsError: Invalid settings.
-        core.errors.ModelError: Missing or corrupt model weights.
-        core.errors.InputError: A style the model does not have.
-        core.errors.DeviceError: CUDA asked for but unavailable.
+        core.foundation.errors.ModelError: Missing or corrupt model weights.
+        core.foundation.errors.InputError: A style the model does not have.
+        core.foundation.errors.DeviceError: CUDA asked for but unavailable.
     """
 
     def __init__(self, settings: NodeSettings) -> None:
@@ -269,21 +269,21 @@ class NodeStylizer:
 
         Args:
             files: The frame's files.
-            progress: Optional :data:`core.progress.ProgressCallback` (Gatys reports its
+            progress: Optional :data:`core.foundation.progress.ProgressCallback` (Gatys reports its
                 iterations; returning False cancels).
 
         Returns:
             What was done.
 
         Raises:
-            core.errors.ImageReadError: A capture is missing or unreadable.
-            core.errors.Cancelled: ``progress`` returned False.
+            core.foundation.errors.ImageReadError: A capture is missing or unreadable.
+            core.foundation.errors.Cancelled: ``progress`` returned False.
         """
         import torch
 
-        from ..core.flow import vector_confidence
-        from ..core.image_io import read_image, write_image
-        from ..core.resize import resize, size_for_long_side
+        from ..core.video.flow import vector_confidence
+        from ..core.io.images import read_image, write_image
+        from ..core.imaging.resize import resize, size_for_long_side
 
         started = time.perf_counter()
         s = self.settings
@@ -329,19 +329,19 @@ class NodeStylizer:
 
 
 def make_engine(settings: NodeSettings):
-    """The coherent frame engine (:class:`core.video.OnlineStylizer`) for validated ``settings``.
+    """The coherent frame engine (:class:`core.video.online.OnlineStylizer`) for validated ``settings``.
 
     Results are quantised to 8 bits (what the PNG holds), so a resumed run continues from the
     same state an uninterrupted one had. Blending is in image space (every method has it).
 
     Raises:
-        core.errors.ModelError, core.errors.InputError, core.errors.DeviceError: As
+        core.foundation.errors.ModelError, core.foundation.errors.InputError, core.foundation.errors.DeviceError: As
             :class:`NodeStylizer`.
     """
-    from ..core.device import resolve_device
-    from ..core.gatys import GatysConfig
-    from ..core.requests import VideoRequest
-    from ..core.video import OnlineStylizer
+    from ..core.foundation.device import resolve_device
+    from ..core.gatys.solver import GatysConfig
+    from ..core.requests.video import VideoRequest
+    from ..core.video.online import OnlineStylizer
 
     s = settings
     request = VideoRequest(
@@ -368,8 +368,8 @@ def finish_frame(out, frame, full_size: tuple[int, int], settings: NodeSettings)
     Returns:
         ``(1, 3, H, W)`` in [0, 1].
     """
-    from ..core.color_preservation import combine_luminance, match_color_histogram
-    from ..core.resize import resize
+    from ..core.imaging.color_preservation import combine_luminance, match_color_histogram
+    from ..core.imaging.resize import resize
 
     if settings.method != "gatys" and settings.preserve_color == "luminance":
         out = combine_luminance(out, frame)

@@ -1,10 +1,10 @@
 """Stylise one still for the Image Editor's Stylize Image; no ``bpy``, core does the work.
 
 * StyleBank (one style or a weighted fusion) and Gatys run through
-  :func:`core.stylize.run_stylize` at the working size, then colour preservation (StyleBank)
+  :func:`core.jobs.stylize.run_stylize` at the working size, then colour preservation (StyleBank)
   and scaling back to the image's size (full-size runs) as for frames
   (:func:`.frame_stylizer.finish_frame`).
-* Analogy runs :func:`core.analogy.deep_image_analogy` (Liao et al., SIGGRAPH 2017) with the
+* Analogy runs :func:`core.analogy.deep_analogy.deep_image_analogy` (Liao et al., SIGGRAPH 2017) with the
   image as A and the reference as B′ and writes both results: A′ (the image with the
   reference's look) and B (the reference with the image's look), each at its source's size
   for full-size runs.
@@ -44,14 +44,14 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
     """Run the task; returns ``{key: written path}`` and ``"seconds"``.
 
     Raises:
-        SettingsError: Bad settings. core.errors.*: Unreadable image, missing model or encoder
+        SettingsError: Bad settings. core.foundation.errors.*: Unreadable image, missing model or encoder
             weights, image too small for the analogy pyramid, cancelled by ``progress``.
     """
-    from ..core.gatys import GatysConfig
-    from ..core.image_io import read_image, write_image
-    from ..core.requests import StylizeRequest
-    from ..core.resize import resize, size_for_long_side
-    from ..core.stylize import run_stylize
+    from ..core.gatys.solver import GatysConfig
+    from ..core.io.images import read_image, write_image
+    from ..core.requests.video import StylizeRequest
+    from ..core.imaging.resize import resize, size_for_long_side
+    from ..core.jobs.stylize import run_stylize
 
     started = time.perf_counter()
     s = task.settings
@@ -83,11 +83,11 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
 
 
 def _analogy(task: ImageTask, image, size: tuple[int, int], progress) -> dict:
-    from ..core.analogy import AnalogyConfig, deep_image_analogy
-    from ..core.device import resolve_device
-    from ..core.image_io import read_image, write_image
-    from ..core.resize import resize
-    from ..core.vgg import get_encoder
+    from ..core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
+    from ..core.foundation.device import resolve_device
+    from ..core.io.images import read_image, write_image
+    from ..core.imaging.resize import resize
+    from ..core.nn.vgg import get_encoder
 
     s = task.settings
     reference = read_image(s.style_images[0])

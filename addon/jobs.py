@@ -103,7 +103,7 @@ class Job:
             self.stage = stage
 
     def progress_callback(self, event: Any) -> bool:
-        """A :data:`core.progress.ProgressCallback`: records the event, False when cancelled."""
+        """A :data:`core.foundation.progress.ProgressCallback`: records the event, False when cancelled."""
         self.update(event.step / max(event.total, 1), event.stage)
         return not self._cancel.is_set()
 
@@ -113,7 +113,7 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, JobCancelled):
         return str(exc)
     module = type(exc).__module__ or ""
-    if module.endswith("core.errors") or type(exc).__name__ in ("SettingsError", "Cancelled"):
+    if module.endswith("core.foundation.errors") or type(exc).__name__ in ("SettingsError", "Cancelled"):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -250,7 +250,7 @@ class JobRunner:
                 job.state, job.error = "cancelled", f"{job.title}: cancelled"
             else:
                 job.state, job.error = "failed", error_message(exc)
-                if not type(exc).__module__.endswith("core.errors") and type(exc).__name__ != "SettingsError":
+                if not type(exc).__module__.endswith("core.foundation.errors") and type(exc).__name__ != "SettingsError":
                     traceback.print_exc(file=sys.stderr)
         if job.finished and self.synchronous:
             self._finish(job)

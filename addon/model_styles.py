@@ -1,7 +1,7 @@
 """Which StyleBank model the nodes use and which styles it offers; no ``bpy``, no PyTorch.
 
 The style list is read from the model folder's ``model.toml`` (see
-:mod:`core.stylebank_model`) with :mod:`tomllib`, so the node's style menu works in a Blender
+:mod:`core.stylebank.model`) with :mod:`tomllib`, so the node's style menu works in a Blender
 whose Python has no PyTorch yet. The weights are loaded, and checked, only when a frame is
 stylised.
 """
@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 
 VENDORED_MODEL_DIR = Path(__file__).resolve().parent.parent / "vendored_models" / "stylebank"
-"""The model shipped inside the extension (``core.stylebank_model.DEFAULT_MODEL_DIR``)."""
+"""The model shipped inside the extension (``core.stylebank.model.DEFAULT_MODEL_DIR``)."""
 
 
 def model_dir(preference: str) -> Path | None:

@@ -10,7 +10,7 @@ add-on rendered from a scene strip) and the settings. :func:`stylise_strip` then
    so a rerun after a cancel, crash or kill continues, and an Update after the source
    changed recomputes from the first changed frame on (coherence chains every frame to the
    ones before it);
-3. stylises the rest with :class:`core.video.OnlineStylizer` (Chen et al., "Coherent Online
+3. stylises the rest with :class:`core.video.online.OnlineStylizer` (Chen et al., "Coherent Online
    Video Style Transfer", ICCV 2017): DIS optical flow between footage frames, or Blender's
    Vector and Depth passes for rendered scene strips; the temporal state at the restart is
    re-created from the last kept frame, exactly (the engine's state is the 8-bit picture a
@@ -129,7 +129,7 @@ class _Frames:
     """Reads a plan's source frames; checks them before anything is written."""
 
     def __init__(self, plan: StripPlan) -> None:
-        from ..core.errors import InputError
+        from ..core.foundation.errors import InputError
 
         self.plan = plan
         where = f"strip '{plan.strip}'"
@@ -137,7 +137,7 @@ class _Frames:
             raise SettingsError(f"{where}: no visible frames (its offsets hide all of its content)")
         self.video = None
         if plan.kind == "movie":
-            from ..core.sequence_io import VideoSource
+            from ..core.io.sequences import VideoSource
 
             if plan.movie is None or not plan.movie.is_file():
                 raise SettingsError(f"{where}: its movie file {plan.movie} does not exist")
@@ -151,7 +151,7 @@ class _Frames:
                                     f"{len(self.video.frames)} frames (the file changed since the strip was added; "
                                     "reload the strip)")
         else:
-            from ..core.image_io import probe_image
+            from ..core.io.images import probe_image
 
             missing = [f for f in plan.frames if f.image is None or not f.image.is_file()]
             if missing:
@@ -166,9 +166,9 @@ class _Frames:
                     raise SettingsError(f"{where}: cannot read frame {f.position + 1}: {exc}") from None
 
     def read(self, frame: StripFrame):
-        """The frame as :class:`core.image_io.ImageData`."""
-        from ..core.errors import InputError
-        from ..core.image_io import read_image
+        """The frame as :class:`core.io.images.ImageData`."""
+        from ..core.foundation.errors import InputError
+        from ..core.io.images import read_image
 
         try:
             if self.video is not None:
@@ -207,7 +207,7 @@ class _Frames:
 
 def _check(progress: Progress, fraction: float, stage: str) -> None:
     if progress(fraction, stage) is False:
-        from ..core.errors import Cancelled
+        from ..core.foundation.errors import Cancelled
 
         raise Cancelled(f"cancelled ({stage})")
 
@@ -218,9 +218,9 @@ def _read_motion(path: Path | None):
         return None, None
     import numpy as np
 
-    from ..core.errors import InputError
-    from ..core.flow import exr_depth_pass, exr_vector_pass
-    from ..core.image_io import read_exr_channels
+    from ..core.foundation.errors import InputError
+    from ..core.video.flow import exr_depth_pass, exr_vector_pass
+    from ..core.io.images import read_exr_channels
 
     channels = read_exr_channels(path)
     try:
@@ -254,13 +254,13 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
 
     Raises:
         SettingsError: Bad settings, missing or unreadable source frames (nothing written).
-        core.errors.ModelError, core.errors.DeviceError: No usable model or device.
-        core.errors.Cancelled: ``progress`` returned False.
+        core.foundation.errors.ModelError, core.foundation.errors.DeviceError: No usable model or device.
+        core.foundation.errors.Cancelled: ``progress`` returned False.
     """
-    from ..core.errors import Cancelled
-    from ..core.flow import vector_confidence
-    from ..core.image_io import read_image, write_image
-    from ..core.resize import resize, size_for_long_side
+    from ..core.foundation.errors import Cancelled
+    from ..core.video.flow import vector_confidence
+    from ..core.io.images import read_image, write_image
+    from ..core.imaging.resize import resize, size_for_long_side
 
     started = time.perf_counter()
     progress = progress or (lambda _f, _s: True)

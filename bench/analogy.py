@@ -2,8 +2,8 @@
 
 What it measures (CPU, ``--threads`` torch/OpenCV threads, default 2):
 
-1. **Speed and memory.** :func:`core.analogy.deep_image_analogy` with the default
-   :class:`~core.analogy.AnalogyConfig` on A = ``skimage.data.astronaut()`` and
+1. **Speed and memory.** :func:`core.analogy.deep_analogy.deep_image_analogy` with the default
+   :class:`~core.analogy.deep_analogy.AnalogyConfig` on A = ``skimage.data.astronaut()`` and
    B′ = ``../shared/data/styles/woman_with_hat_matisse.jpg`` (centre-cropped to a square), both
    resized to S×S for S = 448 and 1024 (``--speed-sizes``; ``--skip-1024``). Every size runs in a
    fresh interpreter (``--one``): per-stage seconds from the result (features, PatchMatch,
@@ -28,12 +28,12 @@ What it measures (CPU, ``--threads`` torch/OpenCV threads, default 2):
    * PCK@α = fraction of keypoints whose predicted match lies within ``α·max(H, W)`` of ``f(p)``,
      α = 0.1 (the issue's measure) and 0.05.
 
-   Methods: DIA (``nnf_ab`` of :func:`~core.analogy.deep_image_analogy`, default settings);
-   PatchMatch on raw RGB pixels (:func:`core.patchmatch.patchmatch`, 7×7 patches, 10 iterations
+   Methods: DIA (``nnf_ab`` of :func:`~core.analogy.deep_analogy.deep_image_analogy`, default settings);
+   PatchMatch on raw RGB pixels (:func:`core.analogy.patchmatch.patchmatch`, 7×7 patches, 10 iterations
    over the whole image from a random field; each channel ``v`` enters as ``(cos πv/2, sin πv/2)``
    so that the per-pixel normalisation inside ``patchmatch`` does not throw brightness away: the
    distance is then ``⅓ Σ 2(1 − cos(π Δv / 2))`` ≈ 0.82·SSD for small differences, saturating for
-   large ones); OpenCV DIS optical flow A → B′ (:class:`core.flow.DISFlow`, ``"medium"``; match = ``p + flow(p)``); and
+   large ones); OpenCV DIS optical flow A → B′ (:class:`core.video.flow.DISFlow`, ``"medium"``; match = ``p + flow(p)``); and
    the identity (match = ``p``) to show how far the warp moves things.
 
 Usage::
@@ -157,7 +157,7 @@ def skimage_photo(name: str):
 
 def load_photo(name: str):
     """A PCK/speed photo by name: a scikit-image sample or a file name in the shared content folder."""
-    from core.image_io import read_image
+    from core.io.images import read_image
 
     if name in SKIMAGE_PHOTOS:
         return skimage_photo(name)
@@ -166,7 +166,7 @@ def load_photo(name: str):
 
 def square(image, side: int):
     """Centre-crop ``(1, 3, H, W)`` to a square, then resize to ``side × side``."""
-    from core.resize import resize
+    from core.imaging.resize import resize
 
     h, w = image.shape[-2:]
     s = min(h, w)
@@ -216,9 +216,9 @@ def run_speed_one(cfg: dict) -> dict:
     _set_threads(int(cfg["threads"]))
     import torch
 
-    from core.analogy import AnalogyConfig, deep_image_analogy
-    from core.image_io import read_image, write_image
-    from core.vgg import get_encoder
+    from core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
+    from core.io.images import read_image, write_image
+    from core.nn.vgg import get_encoder
 
     size = int(cfg["size"])
     rss_start = _peak_rss_mb()
@@ -434,7 +434,7 @@ class Restyler:
         self.model_dir = model_dir
         self.net, self.styles = None, []
         if self.mode == "stylebank":
-            from core.stylebank_model import load_model
+            from core.stylebank.model import load_model
 
             self.net, manifest = load_model(model_dir)
             self.styles = list(manifest.get("styles", {}))
@@ -444,17 +444,17 @@ class Restyler:
     def describe(self) -> str:
         if self.mode == "stylebank":
             return f"StyleBank model `{_rel(self.model_dir)}`"
-        return f"Gatys (`core.gatys`, {self.gatys_iterations} L-BFGS iterations, one scale, init = the photo)"
+        return f"Gatys (`core.gatys.solver`, {self.gatys_iterations} L-BFGS iterations, one scale, init = the photo)"
 
     def __call__(self, photo, index: int):
         """Return ``(B′ before warping, label)`` for the ``index``-th pair."""
         if self.mode == "stylebank":
-            from core.stylebank_infer import stylize_stylebank
+            from core.stylebank.infer import stylize_stylebank
 
             style = self.styles[index % len(self.styles)]
             return stylize_stylebank(self.net, photo, [style]).image.clamp(0, 1), f"StyleBank {style}"
-        from core.gatys import GatysConfig, stylize_gatys
-        from core.image_io import read_image
+        from core.gatys.solver import GatysConfig, stylize_gatys
+        from core.io.images import read_image
 
         name = PCK_STYLES[index % len(PCK_STYLES)]
         style = read_image(STYLES_DIR / name).srgb()
@@ -484,7 +484,7 @@ def _rgb_embedding(image):
 
 
 def match_dia(a, b_prime, encoder, kx, ky, seed: int):
-    from core.analogy import AnalogyConfig, deep_image_analogy
+    from core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
 
     res = deep_image_analogy(a, b_prime, encoder, config=AnalogyConfig(size=None, seed=seed))
     nnf = res.nnf_ab.numpy()
@@ -496,7 +496,7 @@ def match_dia(a, b_prime, encoder, kx, ky, seed: int):
 def match_patchmatch_rgb(a, b_prime, encoder, kx, ky, seed: int):
     import torch
 
-    from core.patchmatch import patchmatch
+    from core.analogy.patchmatch import patchmatch
 
     nnf, _ = patchmatch(_rgb_embedding(a), _rgb_embedding(b_prime), patch_size=PM_PATCH, iterations=PM_ITERATIONS,
                         generator=torch.Generator().manual_seed(seed))
@@ -505,7 +505,7 @@ def match_patchmatch_rgb(a, b_prime, encoder, kx, ky, seed: int):
 
 
 def match_dis(a, b_prime, encoder, kx, ky, seed: int):
-    from core.flow import DISFlow
+    from core.video.flow import DISFlow
 
     flow = DISFlow(DIS_PRESET)(a, b_prime)  # a(p) ≈ b′(p + flow(p)); flow[..., 0] = x
     return kx + flow[ky, kx, 0].astype(float), ky + flow[ky, kx, 1].astype(float)
@@ -535,8 +535,8 @@ def measure_pck(args, sheet_path: Path | None) -> dict:
     """Build the pairs, run every method, score PCK."""
     import numpy as np
 
-    from core.resize import resize_long_side
-    from core.vgg import get_encoder
+    from core.imaging.resize import resize_long_side
+    from core.nn.vgg import get_encoder
 
     encoder = get_encoder()
     restyler = Restyler(args.restyle, args.stylebank_model, encoder, args.gatys_iters)
@@ -607,7 +607,7 @@ def _pair_sheet(rows, names: list[str], path: Path, cell: int = 160) -> None:
     import cv2
     import numpy as np
 
-    from core.resize import resize
+    from core.imaging.resize import resize
 
     out = []
     for (a, restyled, b_prime), name in zip(rows, names):
@@ -634,9 +634,9 @@ def make_figure(run_dir: Path, path: Path, cell: int = 256) -> None:
     import numpy as np
     import torch
 
-    from core.image_io import read_image
-    from core.patchmatch import nnf_to_color
-    from core.resize import resize
+    from core.io.images import read_image
+    from core.analogy.patchmatch import nnf_to_color
+    from core.imaging.resize import resize
 
     imgs = {k: read_image(run_dir / f"{k}.png").srgb() for k in ("A", "B_prime", "A_prime", "B")}
     hw_a, hw_b = tuple(imgs["A"].shape[-2:]), tuple(imgs["B_prime"].shape[-2:])
@@ -688,7 +688,7 @@ def render_section(r: dict) -> str:
     if r.get("quick"):
         lines += ["> **Smoke run (`--quick`): tiny sizes, two pairs; these numbers are not results.**", ""]
     lines += [
-        "Deep Image Analogy (`core.analogy`, Liao et al. 2017; user guide [analogy.md](analogy.md)): speed and "
+        "Deep Image Analogy (`core.analogy.deep_analogy`, Liao et al. 2017; user guide [analogy.md](analogy.md)): speed and "
         "memory per stage, and how well its correspondence field finds known matches between a photo and a "
         "restyled, warped copy of it.",
         "",
@@ -791,7 +791,7 @@ def render_section(r: dict) -> str:
             f"Analogy {REFERENCE['Deep Image Analogy']:.1f}, PatchMatch on pixels {REFERENCE['PatchMatch (pixels)']:.1f}. "
             "Those pairs are *different* objects of one category; here B′ is the same scene, repainted and warped, "
             "so absolute numbers are higher and not comparable — the ordering of the methods is what carries over. "
-            "PatchMatch on RGB uses `core.patchmatch.patchmatch` on a constant-norm embedding of each channel "
+            "PatchMatch on RGB uses `core.analogy.patchmatch.patchmatch` on a constant-norm embedding of each channel "
             "(cos πv/2, sin πv/2), a saturating SSD, because `patchmatch` normalises every pixel's feature vector "
             "and would otherwise compare chromaticity only. DIS matches A to B′ as optical flow (grey levels, "
             "coarse-to-fine); its match is p + flow(p), sub-pixel.",
@@ -812,7 +812,7 @@ def update_docs(section: str, path: Path = DOCS) -> None:
 # --------------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from core.stylebank_model import DEFAULT_MODEL_DIR
+    from core.stylebank.model import DEFAULT_MODEL_DIR
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

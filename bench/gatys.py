@@ -68,7 +68,7 @@ def _load_images(size: int):
     import skimage.data
     import torch
 
-    from core.resize import resize_long_side
+    from core.imaging.resize import resize_long_side
 
     photo = np.ascontiguousarray(skimage.data.astronaut())
     # .contiguous(): a permuted numpy view at the working size (512 px: no resize) would be cloned
@@ -76,23 +76,23 @@ def _load_images(size: int):
     content = torch.from_numpy(photo).permute(2, 0, 1).unsqueeze(0).float().div(255.0).contiguous()
     content = resize_long_side(content, size).contiguous()
     if STYLE_PATH.is_file():
-        from core.image_io import read_image
+        from core.io.images import read_image
 
         style = read_image(STYLE_PATH).srgb().contiguous()
         style_name = f"../shared/data/styles/{STYLE_PATH.name}"
     else:
-        from core.demo import paint_strokes
+        from core.cli.demo import paint_strokes
 
         style = paint_strokes(size)
-        style_name = f"core.demo.paint_strokes({size})"
+        style_name = f"core.cli.demo.paint_strokes({size})"
     return content, style, style_name
 
 
 def core_fingerprint() -> str:
-    """First 12 hex digits of the SHA-256 of ``core/gatys.py`` (others may edit core during a long run)."""
-    import core.gatys
+    """First 12 hex digits of the SHA-256 of ``core/gatys/solver.py`` (others may edit core during a long run)."""
+    import core.gatys.solver
 
-    return hashlib.sha256(Path(core.gatys.__file__).read_bytes()).hexdigest()[:12]
+    return hashlib.sha256(Path(core.gatys.solver.__file__).read_bytes()).hexdigest()[:12]
 
 
 def _maxrss_mb() -> float:
@@ -108,7 +108,7 @@ def _setup(cfg: dict):
     import torch
 
     torch.set_num_threads(cfg.get("threads", THREADS))
-    from core.vgg import get_encoder
+    from core.nn.vgg import get_encoder
 
     encoder = get_encoder()
     # Warm-up: one tiny forward/backward so first-call allocator/kernel setup is not timed.
@@ -120,7 +120,7 @@ def _setup(cfg: dict):
 def run_one(cfg: dict) -> dict:
     """Run one configuration in this process and return its measurements."""
     torch, encoder = _setup(cfg)
-    from core.gatys import GatysConfig, stylize_gatys
+    from core.gatys.solver import GatysConfig, stylize_gatys
 
     content, style, style_name = _load_images(cfg["size"])
     config = GatysConfig(**cfg["gatys"])
@@ -178,10 +178,10 @@ def run_one(cfg: dict) -> dict:
 def calibrate_one(cfg: dict) -> dict:
     """Seconds per L-BFGS iteration (and per-level setup) at each size, measured round-robin."""
     torch, encoder = _setup(cfg)
-    from core.gatys import GatysConfig, stylize_gatys
+    from core.gatys.solver import GatysConfig, stylize_gatys
 
     content, style, _ = _load_images(max(cfg["sides"]))
-    from core.resize import resize_long_side
+    from core.imaging.resize import resize_long_side
 
     per_iter: dict[int, list[float]] = {s: [] for s in cfg["sides"]}
     setup: dict[int, list[float]] = {s: [] for s in cfg["sides"]}
@@ -216,7 +216,7 @@ class Checkpoint:
     """Finished configurations of an interrupted run, keyed by their settings and core's fingerprint.
 
     Every finished configuration is appended to a file in the temp directory; with ``--resume`` a
-    configuration whose settings and ``core/gatys.py`` fingerprint match is taken from it instead of
+    configuration whose settings and ``core/gatys/solver.py`` fingerprint match is taken from it instead of
     being run again. A run that completes deletes the file.
     """
 
@@ -331,7 +331,7 @@ def parse_schedule(text: str, default_refine: int) -> tuple[int, int, int, dict]
         parts = []
     if len(parts) not in (2, 3) or parts[0] < 2 or parts[1] < 1:
         raise SystemExit(f"bad schedule {text!r}; use LEVELS:COARSE[:CAP][+field=value] with LEVELS ≥ 2")
-    from core.gatys import GatysConfig
+    from core.gatys.solver import GatysConfig
 
     fields = {f.name: f for f in dataclasses.fields(GatysConfig)}
     overrides = {}
@@ -522,7 +522,7 @@ def docs_section(payload: dict) -> str:
         f"configuration (about {baseline:.0f} MB of it is Python, torch and the encoder before solving). Loss "
         "curves, per-level seconds per iteration and the calibration are in `bench/results/gatys.json`.",
         "",
-        f"Code: commit `{m.get('git_head')}`, `core/gatys.py` SHA-256 "
+        f"Code: commit `{m.get('git_head')}`, `core/gatys/solver.py` SHA-256 "
         + ", ".join(f"`{h}`" for h in payload.get("core_gatys_sha256", ["?"]))
         + (" (**it changed during the run: rows are not comparable**)"
            if len(payload.get("core_gatys_sha256", [])) > 1 else "")
@@ -636,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default bench/results/gatys.json)")
     ap.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     ap.add_argument("--resume", action="store_true",
-                    help="reuse configurations finished by an interrupted run (same settings and core/gatys.py)")
+                    help="reuse configurations finished by an interrupted run (same settings and core/gatys/solver.py)")
     ap.add_argument("--render", action="store_true", help="only rebuild the table and docs from the results JSON")
     ap.add_argument("--one", metavar="CONFIG_JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -700,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         atomic_write_text(out, json.dumps(payload, indent=1) + "\n")  # after every size: partial results survive
     if len(core_versions(results)) > 1:
-        log(f"WARNING: core/gatys.py changed during the run ({core_versions(results)}); the runs are not comparable")
+        log(f"WARNING: core/gatys/solver.py changed during the run ({core_versions(results)}); the runs are not comparable")
     CHECKPOINT.finish()
     log("\n" + table(results))
     log(f"\nresults: {out}")

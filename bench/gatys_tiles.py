@@ -31,10 +31,10 @@ def _one(budget: int, size: int, iterations: int, refine: int) -> dict:
     import torch
     from skimage import data
 
-    from core.demo import paint_strokes
-    from core.gatys import GatysConfig, stylize_gatys
-    from core.resize import resize
-    from core.vgg import get_encoder
+    from core.cli.demo import paint_strokes
+    from core.gatys.solver import GatysConfig, stylize_gatys
+    from core.imaging.resize import resize
+    from core.nn.vgg import get_encoder
 
     torch.set_num_threads(2)
     encoder = get_encoder()

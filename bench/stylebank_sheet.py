@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 import torch
 
-from core.image_io import read_image
-from core.resize import resize, resize_long_side
-from core.stylebank_infer import stylize_stylebank
-from core.stylebank_model import DEFAULT_MODEL_DIR, load_model
+from core.io.images import read_image
+from core.imaging.resize import resize, resize_long_side
+from core.stylebank.infer import stylize_stylebank
+from core.stylebank.model import DEFAULT_MODEL_DIR, load_model
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS = ["bsds500/test/100007.jpg", "bsds500/test/16068.jpg", "bsds500/test/187099.jpg"]

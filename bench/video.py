@@ -2,7 +2,7 @@
 
 What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, CPU):
 
-1. **Time per frame.** Every configuration runs :func:`core.video.run_video` in its own fresh
+1. **Time per frame.** Every configuration runs :func:`core.video.online.run_video` in its own fresh
    interpreter (``torch.set_num_threads`` and ``cv2.setNumThreads`` = ``--threads``, default 2) and
    writes a PNG sequence to a temporary folder. A progress callback stamps every finished frame with
    ``time.perf_counter()`` and the process CPU time; seconds per frame are the median (and mean) of
@@ -13,11 +13,11 @@ What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, C
    (``/proc/self/statm``); the slope of a least-squares line through the RSS of the frames from
    index 10 on (MB per 100 frames) tells whether memory stays flat over the clip.
 3. **Temporal stability.** After all timed runs, untimed: the warping error of Lai et al. (ECCV 2018)
-   of every output sequence, :func:`core.temporal_metrics.warping_error` with DIS ``"medium"`` flow
+   of every output sequence, :func:`core.video.temporal_metrics.warping_error` with DIS ``"medium"`` flow
    on the *input* frames (the same flow for every configuration, different from the ``"fast"`` DIS
    the coherent runs use). The input clip's own warping error is given as a floor.
 4. **Style and content loss** of every 24th output frame (``--loss-every``), through the VGG16 loss
-   network of :class:`core.stylebank_train.PerceptualLoss` (``TrainConfig`` layers and weights),
+   network of :class:`core.stylebank.train.PerceptualLoss` (``TrainConfig`` layers and weights),
    style target = the bank's style image, to show that coherence does not cost stylisation.
 
 Configurations: ``per-frame`` (``coherent=False``), ``coherent-image``, ``coherent-feature``,
@@ -128,9 +128,9 @@ def run_one(cfg: dict) -> dict:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
 
-    from core.gatys import GatysConfig
-    from core.requests import VideoRequest
-    from core.video import run_video
+    from core.gatys.solver import GatysConfig
+    from core.requests.video import VideoRequest
+    from core.video.online import run_video
 
     page = os.sysconf("SC_PAGE_SIZE")
 
@@ -277,14 +277,14 @@ def _extract_frames(clip: Path, count: int, dest: Path) -> Path:
 
 
 def _default_model() -> Path | None:
-    from core.stylebank_model import DEFAULT_MODEL_DIR
+    from core.stylebank.model import DEFAULT_MODEL_DIR
 
     return DEFAULT_MODEL_DIR if (DEFAULT_MODEL_DIR / "model.toml").is_file() else None
 
 
 def _snapshot_model(src: Path, dest: Path) -> dict:
     """Copy the model folder (no checkpoint/log, so a trainer can keep writing) and check it loads."""
-    from core.stylebank_model import load_model
+    from core.stylebank.model import load_model
 
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("checkpoint.pt", "train_log.jsonl", "*.tmp"))
     _, manifest = load_model(dest)  # verifies every file's sha256
@@ -296,9 +296,9 @@ def _snapshot_model(src: Path, dest: Path) -> dict:
 # --------------------------------------------------------------------------------------------
 
 def _frames(folder_or_clip: Path, limit: int, size: tuple[int, int] | None = None):
-    """Display-sRGB ``(1, 3, H, W)`` frames of a sequence, resized like :mod:`core.video` does."""
-    from core.resize import resize
-    from core.sequence_io import open_frames
+    """Display-sRGB ``(1, 3, H, W)`` frames of a sequence, resized like :mod:`core.video.online` does."""
+    from core.imaging.resize import resize
+    from core.io.sequences import open_frames
 
     source = open_frames(folder_or_clip)
     try:
@@ -318,12 +318,12 @@ def measure_quality(outputs: dict[str, Path], source: Path, frames: int, style: 
     """Warping error (DIS medium on the inputs) and style/content loss of every output sequence."""
     import torch
 
-    from core.flow import DISFlow
-    from core.image_io import read_image
-    from core.sequence_io import open_frames
-    from core.stylebank_train import PerceptualLoss, TrainConfig
-    from core.temporal_metrics import warping_error
-    from core.vgg import get_encoder
+    from core.video.flow import DISFlow
+    from core.io.images import read_image
+    from core.io.sequences import open_frames
+    from core.stylebank.train import PerceptualLoss, TrainConfig
+    from core.video.temporal_metrics import warping_error
+    from core.nn.vgg import get_encoder
 
     cfg = TrainConfig()
     vgg = get_encoder()
@@ -487,7 +487,7 @@ def render_section(r: dict) -> str:
     if r.get("quick"):
         lines += ["> **Smoke run (`--quick`): a few small frames; these numbers are not results.**", ""]
     lines += [
-        "Per-frame vs coherent StyleBank video (`core.video.run_video`, Chen et al. 2017: the previous result "
+        "Per-frame vs coherent StyleBank video (`core.video.online.run_video`, Chen et al. 2017: the previous result "
         "carried along DIS optical flow and blended where the flow is trusted).",
         "",
         "```sh",
@@ -518,9 +518,9 @@ def render_section(r: dict) -> str:
         f"{RSS_FROM} "
         f"(flat: |slope| < {GOAL_FLAT_MB_PER_100:g} MB per 100 frames; no verdict over fewer than {MIN_FIT_POINTS} "
         "frames; with several rounds the round with the steepest slope is shown). *Warping error* (Lai et al. 2018, "
-        f"`core.temporal_metrics`): DIS `\"{METRIC_DIS}\"` flow on the input frames, the same for every row; "
+        f"`core.video.temporal_metrics`): DIS `\"{METRIC_DIS}\"` flow on the input frames, the same for every row; "
         f"the input clip's own error is {_fmt(r['metrics']['input_warping_error'], '.5f')} (floor). "
-        f"*Style / content loss*: `core.stylebank_train.PerceptualLoss` (VGG16, content "
+        f"*Style / content loss*: `core.stylebank.train.PerceptualLoss` (VGG16, content "
         f"{', '.join(r['metrics']['content_layers'])}, style {', '.join(r['metrics']['style_layers'])}, style image "
         f"at {r['metrics']['style_target_long_side']} px) averaged over frames "
         f"{_frame_list(r['metrics']['loss_frames'])} (0-based).",
@@ -659,8 +659,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from core.requests import VideoRequest
-    from core.sequence_io import open_frames
+    from core.requests.video import VideoRequest
+    from core.io.sequences import open_frames
 
     torch.set_num_threads(args.threads)
     out: Path = args.out.resolve()
@@ -806,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _long_side(hw: tuple[int, int], long_side: int) -> tuple[int, int]:
-    from core.resize import size_for_long_side
+    from core.imaging.resize import size_for_long_side
 
     return size_for_long_side(hw[0], hw[1], long_side)
 

@@ -2,7 +2,7 @@
 
 The clip is made here (no shared data): a camera pan over scikit-image's ``coffee`` photo with a
 textured disc crossing in front, so there is motion, occlusion and disocclusion. Both modes run
-through :func:`core.video.run_video`; the figure shows three consecutive frames of each and the
+through :func:`core.video.online.run_video`; the figure shows three consecutive frames of each and the
 temporal residual ``|O_t − warp(O_{t−1})|`` (brighter = flicker), with the warping errors in the
 title row.
 
@@ -31,7 +31,7 @@ def make_clip(folder: Path, frames: int = 24, size: tuple[int, int] = (240, 320)
     import torch
     from skimage import data
 
-    from core.image_io import write_image
+    from core.io.images import write_image
 
     h, w = size
     photo = data.coffee().astype(np.float32) / 255.0
@@ -61,11 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import torch
 
-    from core.flow import DISFlow, confidence, warp
-    from core.image_io import read_image
-    from core.requests import VideoRequest
-    from core.temporal_metrics import warping_error
-    from core.video import run_video
+    from core.video.flow import DISFlow, confidence, warp
+    from core.io.images import read_image
+    from core.requests.video import VideoRequest
+    from core.video.temporal_metrics import warping_error
+    from core.video.online import run_video
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=None, help="StyleBank model (default: vendored)")
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         bgr = (np.clip(canvas, 0, 1)[..., ::-1] * 255).astype(np.uint8)
         ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 88])
-        from core.atomic_write import atomic_write_bytes
+        from core.foundation.atomic_write import atomic_write_bytes
 
         atomic_write_bytes(args.out, buf.tobytes())
         print(json.dumps({"out": str(args.out), **{k: v[1] for k, v in results.items()}}))

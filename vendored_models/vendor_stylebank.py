@@ -24,9 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from core.atomic_write import atomic_write_bytes  # noqa: E402
-from core.registry import REGISTRY_PATH, sha256_of  # noqa: E402
-from core.stylebank_model import BANK_DIR, BASE_FILE, DEFAULT_MODEL_DIR, MANIFEST, load_model  # noqa: E402
+from core.foundation.atomic_write import atomic_write_bytes  # noqa: E402
+from core.foundation.registry import REGISTRY_PATH, sha256_of  # noqa: E402
+from core.stylebank.model import BANK_DIR, BASE_FILE, DEFAULT_MODEL_DIR, MANIFEST, load_model  # noqa: E402
 
 
 def _log_summary(log: Path) -> dict:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
               "# Written by vendored_models/vendor_stylebank.py.\n")
     atomic_write_bytes(REGISTRY_PATH, (reg + header + "\n".join(blocks)).encode())
     tomllib.loads(REGISTRY_PATH.read_text())  # still valid TOML
-    from core.registry import load_registry
+    from core.foundation.registry import load_registry
 
     load_registry.cache_clear()
     check, _ = load_model(None)

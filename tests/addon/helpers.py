@@ -22,8 +22,8 @@ def tiny_model(folder: Path, seed: int = 0) -> Path:
     from a generator seeded with ``seed``; the network's own initialisation uses the same seed.
     """
     torch = pytest.importorskip("torch")
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
+    from core.stylebank.model import save_model
+    from core.stylebank.net import StyleBankNet
 
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):  # the network's own initialisation draws from the global RNG

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.color_space import linear_to_srgb
-from core.image_io import read_image
-from core.temporal_metrics import warping_error
+from core.imaging.color_space import linear_to_srgb
+from core.io.images import read_image
+from core.video.temporal_metrics import warping_error
 from tests.addon.helpers import run_check_script, tiny_model
 
 pytestmark = pytest.mark.blender
@@ -115,7 +115,7 @@ def test_render_with_the_threaded_runner_as_in_the_ui(tmp_path: Path, model: Pat
 
 @pytest.mark.slow
 def test_gatys_method_through_the_node(tmp_path: Path) -> None:
-    from core.image_io import write_image  # noqa: PLC0415
+    from core.io.images import write_image  # noqa: PLC0415
 
     (tmp_path / "gatys").mkdir()
     stripes = np.zeros((3, 32, 32), np.float32)
@@ -169,7 +169,7 @@ def test_replace_render_output_writes_the_stylised_frames_in_the_users_format(tm
 def test_colour_pipeline_uses_the_scene_view_transform(tmp_path: Path) -> None:
     checks, _ = run_checks("colour", tmp_path)
     results = checks["colorspaces"][1]
-    from core.image_io import _decode_exr  # noqa: PLC0415 - raw values, NaN kept
+    from core.io.images import _decode_exr  # noqa: PLC0415 - raw values, NaN kept
 
     linear, _ = _decode_exr(tmp_path / "colour" / "linear.exr")
     standard = _srgb(results["Standard"]["png"])
@@ -195,7 +195,7 @@ def test_fusion_masks_choose_the_style_per_region(tmp_path: Path, model: Path) -
     paths = checks["paths"][1]
     import cv2  # noqa: PLC0415
 
-    from core.image_io import read_exr_channels  # noqa: PLC0415
+    from core.io.images import read_exr_channels  # noqa: PLC0415
 
     mask = (read_exr_channels(paths["mask"])["R"] > 0.5).astype(np.uint8)
     assert abs(mask[:, :64].mean() - 1.0) < 0.05 and mask[:, 64:].mean() < 0.05  # the left half
@@ -231,7 +231,7 @@ def test_make_addon_zip_registers_from_its_contents(tmp_path: Path, model: Path)
 
 @pytest.mark.slow
 def test_analogy_node_gives_the_render_the_reference_look(tmp_path: Path) -> None:
-    from core.image_io import write_image  # noqa: PLC0415
+    from core.io.images import write_image  # noqa: PLC0415
     from tests.conftest import photo  # noqa: PLC0415
 
     (tmp_path / "analogy").mkdir()

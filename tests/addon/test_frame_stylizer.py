@@ -141,9 +141,9 @@ def _pan(tmp_path: Path, frames: int = 6, shift: int = 2, size: tuple[int, int] 
     """A texture panning right by ``shift`` px per frame, with exact Blender-convention vectors.
 
     Content moving right: ``flow_t_to_prev = (-shift, 0)``, so the pass holds ``X = -shift`` and,
-    for the motion to the next frame, ``Z = -shift`` (see core.flow's module docstring).
+    for the motion to the next frame, ``Z = -shift`` (see core.video.flow's module docstring).
     """
-    from core.image_io import write_image
+    from core.io.images import write_image
 
     rng = np.random.default_rng(0)
     h, w = size
@@ -197,14 +197,14 @@ def test_settings_errors_name_the_node_and_the_fix() -> None:
 
 def test_missing_model_is_a_clear_model_error(tmp_path: Path) -> None:
     fs = addon_module("frame_stylizer")
-    errors = importlib.import_module(f"{PACKAGE}.core.errors")
+    errors = importlib.import_module(f"{PACKAGE}.core.foundation.errors")
     with pytest.raises(errors.ModelError, match="does not exist"):
         fs.NodeStylizer(fs.NodeSettings("N", style_names=("a",), model_dir=tmp_path / "nothing", device="cpu"))
 
 
 def test_coherence_with_render_vectors_lowers_the_warping_error(tmp_path: Path, model: Path) -> None:
-    from core.image_io import read_image
-    from core.temporal_metrics import warping_error
+    from core.io.images import read_image
+    from core.video.temporal_metrics import warping_error
 
     fs = addon_module("frame_stylizer")
     pan = _pan(tmp_path)
@@ -234,7 +234,7 @@ def test_a_frame_that_does_not_follow_starts_fresh(tmp_path: Path, model: Path) 
 
 
 def test_working_size_and_region_masks(tmp_path: Path, model: Path) -> None:
-    from core.image_io import read_image
+    from core.io.images import read_image
 
     fs = addon_module("frame_stylizer")
     (png, vec, depth), = _pan(tmp_path, frames=1)

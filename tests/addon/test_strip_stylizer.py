@@ -78,7 +78,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _frames(folder: Path, count: int = 6) -> list[Path]:
-    from core.image_io import write_image
+    from core.io.images import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     y, x = np.mgrid[0:40, 0:56].astype(np.float32)
@@ -102,7 +102,7 @@ def _plan(model: Path, files: list[Path], out: Path, **settings):
 @pytest.mark.parametrize("settings", [{}, {"size": 32, "preserve_color": "luminance"}], ids=["plain", "post"])
 def test_interrupted_run_continues_exactly(model: Path, tmp_path: Path, settings: dict) -> None:
     ss = addon_module("strip_stylizer")
-    Cancelled = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.errors").Cancelled  # noqa: N806
+    Cancelled = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.foundation.errors").Cancelled  # noqa: N806
 
     files = _frames(tmp_path / "src")
     whole = ss.stylise_strip(_plan(model, files, tmp_path / "whole", **settings))
@@ -124,7 +124,7 @@ def test_interrupted_run_continues_exactly(model: Path, tmp_path: Path, settings
         assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
     # A changed source frame: the frames before it are kept, the rest recomputed, the same as a fresh run.
-    from core.image_io import read_image, write_image
+    from core.io.images import read_image, write_image
 
     write_image(files[3], 1.0 - read_image(files[3]).srgb())
     again = ss.stylise_strip(_plan(model, files, tmp_path / "cut", **settings))

@@ -57,7 +57,7 @@ def _frame(i: int, size: tuple[int, int] = (48, 64)) -> np.ndarray:
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """clip.avi (8 frames, MJPG), seq/frame_0001–0006.png, broken.avi, style.png, reference.png, photo.png."""
     cv2 = pytest.importorskip("cv2")
-    from core.image_io import write_image
+    from core.io.images import write_image
 
     folder = tmp_path_factory.mktemp("media")
     writer = cv2.VideoWriter(str(folder / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 24, (64, 48))

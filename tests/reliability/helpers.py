@@ -16,7 +16,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[2]
 H, W = 48, 64
-#: Hidden temporaries of core.atomic_write (``.name.<12 hex>.tmp.ext``) and of the add-on's record.
+#: Hidden temporaries of core.foundation.atomic_write (``.name.<12 hex>.tmp.ext``) and of the add-on's record.
 TEMPORARY = re.compile(r"^\..*\.tmp(\.[A-Za-z0-9]+)?$")
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
@@ -33,7 +33,7 @@ def pan_frame(k: int, height: int = H, width: int = W) -> np.ndarray:
 
 def write_pan(folder: Path, frames: int, *, first: int = 1) -> Path:
     """``folder/frame_0001.png`` … (8-bit PNG); returns the ``frame_####.png`` pattern."""
-    from core.image_io import write_image
+    from core.io.images import write_image
 
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(frames):
@@ -43,8 +43,8 @@ def write_pan(folder: Path, frames: int, *, first: int = 1) -> Path:
 
 def make_model(folder: Path, styles: tuple[str, ...] = ("a",), seed: int = 0) -> Path:
     """A random width-4 StyleBank model whose banks change the picture (a fresh bank is the identity)."""
-    from core.stylebank_model import save_model
-    from core.stylebank_net import StyleBankNet
+    from core.stylebank.model import save_model
+    from core.stylebank.net import StyleBankNet
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

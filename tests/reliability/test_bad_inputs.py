@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli import main
-from core.image_io import read_image, write_image
+from core.cli.main import main
+from core.io.images import read_image, write_image
 from tests.reliability.helpers import REPO, H, W, cli, cli_env, make_model, pan_frame, write_pan
 
 

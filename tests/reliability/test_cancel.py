@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import Cancelled
-from core.requests import VideoRequest
-from core.video import run_video
+from core.foundation.errors import Cancelled
+from core.requests.video import VideoRequest
+from core.video.online import run_video
 from tests.reliability.helpers import REPO, cli, cli_env, frame_names, make_model, temporaries, torn_frames, write_pan
 
 FRAMES = 24

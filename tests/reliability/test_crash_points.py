@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.atomic_write as atomic_write
-from core.requests import VideoRequest
-from core.video import run_video
+import core.foundation.atomic_write as atomic_write
+from core.requests.video import VideoRequest
+from core.video.online import run_video
 from tests.reliability.helpers import frame_names, make_model, temporaries, torn_frames, write_pan
 
 FRAMES = 5
@@ -124,7 +124,7 @@ def test_a_crash_at_any_write_boundary_of_the_strip_job_then_a_rerun_equals_an_u
 
     root, src, model = setup
     fs, ss = addon_module("frame_stylizer"), addon_module("strip_stylizer")
-    writer = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.atomic_write")
+    writer = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.foundation.atomic_write")
     files = sorted((root / "in").glob("frame_*.png"))
     # size + colour preservation: the engine's state is kept in hidden files beside the frames
     settings = fs.NodeSettings(node="shot", kind="strip", method="stylebank", style_names=("a",), model_dir=model,

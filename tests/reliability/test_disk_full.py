@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-import core.atomic_write as atomic_write
-from core.cli import main
-from core.image_io import read_image
+import core.foundation.atomic_write as atomic_write
+from core.cli.main import main
+from core.io.images import read_image
 from tests.reliability.helpers import REPO, cli, cli_env, frame_names, make_model, temporaries, torn_frames, write_pan
 
 FRAMES = 12
@@ -48,7 +48,7 @@ def _argv(src: Path, out: Path, model: Path) -> list[str]:
 
 
 def _faulty_open(code: int, victim: str):
-    """An ``open`` for core.atomic_write that fails on the temporary of ``victim`` (a file name)."""
+    """An ``open`` for core.foundation.atomic_write that fails on the temporary of ``victim`` (a file name)."""
     real = open
 
     class HalfWritten:

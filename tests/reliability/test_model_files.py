@@ -4,7 +4,7 @@ A ``.pth`` whose pickle stream would create a marker file (``__reduce__`` → ``
 handed to every product path that reads ``.pth``/``.pt`` files: ``--encoder-weights`` of the CLI
 (stylize, video, doctor), the ``NST_ENCODER_WEIGHTS`` variable and a StyleBank training
 checkpoint (``stylebank train --resume``). The marker must never appear and the error must be a
-:class:`~core.errors.ModelError` (exit 4) with one line. The loader itself is proven by
+:class:`~core.foundation.errors.ModelError` (exit 4) with one line. The loader itself is proven by
 ``tests/core/test_encoder_weights.py::test_pickle_payload_is_refused_and_not_run`` (which also
 shows the payload is live under an unrestricted ``torch.load``); a source scan keeps every future
 ``torch.load`` in ``core/`` and ``addon/`` restricted.
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.cli import main
-from core.errors import ModelError
-from core.image_io import write_image
-from core.stylebank_model import read_manifest, write_manifest
+from core.cli.main import main
+from core.foundation.errors import ModelError
+from core.io.images import write_image
+from core.stylebank.model import read_manifest, write_manifest
 from tests.reliability.helpers import REPO, make_model, pan_frame, write_pan
 
 
@@ -76,7 +76,7 @@ def test_pickle_payload_through_every_cli_path_is_refused_and_never_runs(evil, t
 
 
 def test_pickle_payload_in_a_training_checkpoint_is_refused_and_never_runs(tmp_path):
-    from core.stylebank_train import CHECKPOINT, TrainConfig, train
+    from core.stylebank.train import CHECKPOINT, TrainConfig, train
 
     marker = tmp_path / "pwned"
     model_dir = tmp_path / "model"

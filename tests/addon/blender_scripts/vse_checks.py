@@ -177,7 +177,7 @@ def check_strips(args, checks):
     out_movie = _strips(editor).get(movie.nst.output)
     checks["movie_result"] = [result == {"FINISHED"} and out_movie is not None, [list(result), movie.nst.output]]
     movie_folder = _check_pair(checks, "movie", out_movie, movie, range(2, 7))
-    read_image = _import("core.image_io").read_image
+    read_image = _import("core.io.images").read_image
     sizes = sorted({read_image(os.path.join(movie_folder, f)).size for f in _folder_files(movie_folder)})
     look = [(s.transform.offset_x, s.transform.scale_x, s.transform.scale_y) for s in (movie, out_movie)]
     checks["movie_transform"] = [look[0] == look[1] and look[1][0] == 5.0 and sizes == [(48, 64)],
@@ -248,7 +248,7 @@ def check_kill(args, checks):
     bpy, scene, editor, movie = _movie_scene(args)
     os.makedirs(os.path.dirname(args.blend), exist_ok=True)
     bpy.ops.wm.save_as_mainfile(filepath=args.blend)
-    image_io = _import("core.image_io")
+    image_io = _import("core.io.images")
     original = image_io.write_image
     written = []
 
@@ -306,7 +306,7 @@ def check_cancel(args, checks):
         images.elements.append(f"frame_{i:04d}.png")
     images.nst.style_1 = "b"
     jobs = _import("addon.jobs")
-    image_io = _import("core.image_io")
+    image_io = _import("core.io.images")
     original = image_io.write_image
     written = []
 
@@ -402,8 +402,8 @@ def check_image(args, checks):
     checks["errors"] = ["no style chosen" in no_style and "style image" in no_image
                         and sorted(i.name for i in bpy.data.images) == images_before, [no_style, no_image]]
 
-    read_image = _import("core.image_io").read_image
-    resize = _import("core.resize").resize
+    read_image = _import("core.io.images").read_image
+    resize = _import("core.imaging.resize").resize
     source = read_image(os.path.join(args.media, "photo.png")).srgb()
 
     def change(image):

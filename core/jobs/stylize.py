@@ -1,0 +1,198 @@
+"""Run a :class:`~core.requests.StylizeRequest`: read, check, stylise, write atomically.
+
+Every check that can fail on the user's input runs before any heavy work, and the output file
+appears only when the whole job succeeded (temp file + rename), so a failed or cancelled job
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..foundation.device import resolve_device
+from ..foundation.errors import ImageTooLargeError, InputError, OutputError
+from ..foundation.progress import ProgressCallback
+from ..gatys.solver import stylize_gatys
+from ..imaging.resize import resize, size_for_long_side
+from ..io.images import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
+from ..nn.vgg import get_encoder
+from ..requests.video import StylizeRequest
+
+METHODS = ("gatys", "stylebank")
+
+
+@dataclass
+class StylizeOutcome:
+    """What a finished job produced.
+
+    Attributes:
+        output: The written file.
+        seconds: Wall time of the whole job (reading to writing).
+        losses: Final losses of the method.
+        size: ``(H, W)`` of the output.
+        device: Device that computed it.
+        details: Method-specific facts (pyramid levels, tiles, iterations, encoder source).
+    """
+
+    output: Path
+    seconds: float
+    losses: dict[str, float]
+    size: tuple[int, int]
+    device: str
+    details: dict
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output_path(output: Path, inputs: list[Path]) -> None:
+    """Refuse unsupported extensions and outputs that would overwrite an input.
+
+    Raises:
+        OutputError: Unsupported extension, output is a folder, or it names one of the inputs.
+    """
+    if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise OutputError(
+            f"cannot write {output}: {output.suffix or 'no'} extension is not a supported image type "
+            f"(supported: {', '.join(SUPPORTED_EXTENSIONS)})"
+        )
+    if output.is_dir():
+        raise OutputError(f"output {output} is a folder; give a file name such as {output / 'stylized.png'}")
+    for p in inputs:
+        if output.resolve() == p.resolve() or _same_file(output, p):
+            raise OutputError(f"output {output} is one of the inputs; refusing to overwrite a source image")
+
+
+def load_mask(path: Path, content: ImageData) -> torch.Tensor:
+    """Read a mask image as ``(1, 1, H, W)`` weights in [0, 1] (mean of its RGB, display values).
+
+    Raises:
+        InputError: The mask's size differs from the content's.
+    """
+    mask = read_image(path)
+    if mask.size != content.size:
+        (mh, mw), (ch, cw) = mask.size, content.size
+        raise InputError(f"mask {path} is {mw}×{mh} but the content {content.path} is {cw}×{ch}; masks must match")
+    return mask.srgb().mean(dim=1, keepdim=True)
+
+
+def _output_bit_depth(request: StylizeRequest, content: ImageData) -> int | None:
+    if request.bit_depth is not None:
+        return request.bit_depth
+    fmt = SUPPORTED_EXTENSIONS[request.output.suffix.lower()]
+    if fmt in ("png", "tiff") and content.bit_depth == 16:
+        return 16
+    return None
+
+
+def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = None) -> StylizeOutcome:
+    """Execute a stylisation request end to end.
+
+    Args:
+        request: What to do.
+        progress: Optional callback; returning ``False`` cancels (nothing is written).
+
+    Returns:
+        :class:`StylizeOutcome`.
+
+    Raises:
+        InputError, ImageReadError, ImageTooLargeError: Bad input (nothing is written).
+        OutputError: Bad output path, or writing failed (no partial file is left).
+        ModelError: Encoder weights missing or wrong.
+        DeviceError: Requested device unavailable.
+        Cancelled: The callback cancelled.
+    """
+    start = time.perf_counter()
+    if request.method not in METHODS:
+        raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
+    if request.method == "gatys":
+        if not request.styles:
+            raise InputError("the gatys method needs at least one style image")
+        n_styles = len(request.styles)
+    else:
+        if request.styles:
+            raise InputError("--method stylebank takes style names (--style NAME), not style images")
+        if not request.style_names:
+            raise InputError("--method stylebank needs at least one --style NAME (see `python -m core stylebank list`)")
+        n_styles = len(request.style_names)
+    if request.masks and len(request.masks) != n_styles:
+        raise InputError(f"{len(request.masks)} masks for {n_styles} styles; give one mask per style")
+    if request.style_weights is not None and len(request.style_weights) != n_styles:
+        raise InputError(
+            f"{len(request.style_weights)} style weights for {n_styles} styles; give one weight per style"
+        )
+    output = Path(request.output)
+    check_output_path(output, [Path(request.content), *map(Path, request.styles), *map(Path, request.masks)])
+    request.gatys.validate()
+    device = resolve_device(request.device)
+    net = None
+    if request.method == "stylebank":  # load (and hash-check) the model before reading images
+        from ..stylebank.model import load_model
+
+        net, _ = load_model(request.model, list(request.style_names), device=device)
+
+    content = read_image(request.content)
+    styles = [read_image(p).srgb() for p in request.styles]
+    masks = [load_mask(Path(p), content) for p in request.masks] or None
+
+    h, w = content.size
+    size = (h, w) if request.size is None else size_for_long_side(h, w, request.size)
+    content_rgb = resize(content.srgb(), size)
+    masks = None if masks is None else [resize(m, size).clamp(0, 1) for m in masks]
+    alpha = None if content.alpha is None else resize(content.alpha, size).clamp(0, 1)
+    bit_depth = _output_bit_depth(request, content)
+
+    if net is not None:
+        from ..gatys.solver import MAX_LONG_SIDE, MIN_SIDE
+        from ..stylebank.infer import stylize_stylebank
+
+        if max(size) > MAX_LONG_SIDE:
+            raise ImageTooLargeError(f"working size {size[1]}×{size[0]} exceeds the {MAX_LONG_SIDE} px limit; "
+                                     "pass a smaller --size")
+        if min(size) < MIN_SIDE:
+            raise InputError(f"working size {size[1]}×{size[0]} is too small; each side needs at least {MIN_SIDE} px")
+
+        result = stylize_stylebank(net, content_rgb, list(request.style_names), weights=request.style_weights,
+                                   masks=masks, strength=request.strength, device=device)
+        written = write_image(output, result.image, alpha, colorspace="srgb", bit_depth=bit_depth)
+        return StylizeOutcome(output=written, seconds=time.perf_counter() - start, losses={}, size=size,
+                              device=str(device),
+                              details={"styles": list(request.style_names), "weights": result.weights,
+                                       "strength": request.strength, "model": str(request.model or "vendored"),
+                                       "solve_seconds": result.seconds})
+
+    encoder = get_encoder(request.encoder_weights, pooling=request.gatys.pooling, device=device)
+    result = stylize_gatys(
+        content_rgb,
+        styles,
+        encoder,
+        config=request.gatys,
+        style_weights=None if request.style_weights is None else list(request.style_weights),
+        masks=masks,
+        progress=progress,
+    )
+    written = write_image(output, result.image, alpha, colorspace="srgb", bit_depth=bit_depth)
+    return StylizeOutcome(
+        output=written,
+        seconds=time.perf_counter() - start,
+        losses=result.losses,
+        size=size,
+        device=str(device),
+        details={
+            "levels": [list(s) for s in result.levels],
+            "iterations": result.iterations,
+            "tiles": result.tiles,
+            "encoder": encoder.source,
+            "encoder_architecture": encoder.architecture,
+            "solve_seconds": result.seconds,
+        },
+    )

@@ -1,0 +1,400 @@
+"""StyleBank training: "T+1" alternation, auto-encoder warm-up, checkpoints, resume, incremental styles.
+
+Each training step draws a batch of random content crops and
+
+- for ``T`` steps in every ``T + 1``: picks a style (round robin) and minimises the perceptual loss
+  of the stylising branch ``D(K_i(E(I)))`` — content loss plus Gram style loss through the VGG16
+  loss network (:mod:`core.vgg`), normalised per layer like :mod:`core.gatys`, plus total variation;
+- on the remaining step: minimises ``L_id = ‖D(E(I)) − I‖²`` of the auto-encoder branch.
+
+Before that, ``ae_warmup`` steps train only the auto-encoder branch so reconstruction is right
+first (the stylising branch then starts from a decoder that already draws images).
+
+``add_style`` learns one new bank with E, D and every other bank frozen (their tensors stay
+bitwise identical), as in the paper's incremental learning.
+
+Checkpoints (``MODEL_DIR/checkpoint.pt``: tensors and plain numbers only, loaded with
+``weights_only=True``) are written atomically every ``checkpoint_every`` steps and at the end;
+``resume=True`` continues from the last one with the same data order. A JSON-lines log of the
+losses is appended to ``MODEL_DIR/train_log.jsonl``.
+
+Reference: Chen et al., "StyleBank: An Explicit Representation for Neural Image Style Transfer",
+CVPR 2017, §4 (T+1 training) and §5.3 (incremental learning).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..foundation.atomic_write import atomic_path
+from ..foundation.errors import InputError, ModelError, one_line_reason
+from ..foundation.progress import ProgressCallback, ProgressTracker
+from ..imaging.resize import resize, resize_long_side
+from ..io.images import SUPPORTED_EXTENSIONS, read_image
+from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
+from ..nn.vgg import MultiLayerEncoder
+from .model import check_style_name, load_model, read_manifest, save_model
+from .net import SIZE_MULTIPLE, StyleBankNet
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "train_log.jsonl"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """StyleBank training settings.
+
+    Attributes:
+        size: Side of the square training crops.
+        batch_size: Crops per step.
+        steps: Total steps after the warm-up (stylising and identity steps together).
+        t: ``T``: stylising steps per identity step.
+        ae_warmup: Auto-encoder-only steps before the T+1 alternation.
+        lr: Adam learning rate.
+        width: Network base width (16 = half the paper's).
+        content_weight, style_weight, tv_weight, identity_weight: Loss weights.
+        content_layers, style_layers: Loss-network layers.
+        style_size: Long side of the style images when their Gram targets are computed.
+        checkpoint_every: Steps between checkpoints.
+        seed: Seed of the initial weights and the data order.
+    """
+
+    size: int = 192
+    batch_size: int = 4
+    steps: int = 4000
+    t: int = 2
+    ae_warmup: int = 500
+    lr: float = 1e-3
+    width: int = 16
+    content_weight: float = 1.0
+    style_weight: float = 5.0
+    tv_weight: float = 10.0
+    identity_weight: float = 100.0
+    content_layers: tuple[str, ...] = ("relu3_3",)
+    style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+    style_size: int = 256
+    checkpoint_every: int = 100
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` on out-of-range values."""
+        for name in ("size", "batch_size", "t", "width", "checkpoint_every", "style_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.size % SIZE_MULTIPLE:
+            raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
+        if self.steps < 0 or self.ae_warmup < 0:
+            raise InputError("steps and ae_warmup must be ≥ 0")
+
+
+class ContentCrops:
+    """Random square crops of the images in a folder, kept in memory as uint8.
+
+    Args:
+        folder: Searched recursively for PNG/JPEG/TIFF/EXR files.
+        size: Crop side.
+        rng: Random generator (its state is checkpointed).
+
+    Raises:
+        InputError: No usable images.
+    """
+
+    def __init__(self, folder: str | Path, size: int) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"content folder {folder} does not exist")
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUPPORTED_EXTENSIONS)
+        if not files:
+            raise InputError(f"content folder {folder} holds no images (looked for {', '.join(SUPPORTED_EXTENSIONS)})")
+        self.size = size
+        self.images = []
+        for p in files:
+            img = read_image(p).srgb()
+            short = min(img.shape[-2:])
+            scale = max(size * 1.15 / short, 1e-6)
+            img = resize(img, (max(size, round(img.shape[-2] * scale)), max(size, round(img.shape[-1] * scale))))
+            self.images.append((img[0] * 255).round().to(torch.uint8))
+        self.files = files
+
+    def batch(self, rng: np.random.Generator, count: int) -> torch.Tensor:
+        """``(count, 3, size, size)`` float crops in [0, 1], randomly flipped."""
+        out = []
+        for _ in range(count):
+            img = self.images[int(rng.integers(len(self.images)))]
+            y = int(rng.integers(img.shape[1] - self.size + 1))
+            x = int(rng.integers(img.shape[2] - self.size + 1))
+            crop = img[:, y : y + self.size, x : x + self.size]
+            if rng.random() < 0.5:
+                crop = crop.flip(-1)
+            out.append(crop)
+        return torch.stack(out).float() / 255.0
+
+
+def parse_style_specs(specs: list[str]) -> dict[str, Path]:
+    """``["name=path", ...]`` → ``{name: Path}``.
+
+    Raises:
+        InputError: Malformed spec, bad name, duplicate name or missing file.
+    """
+    styles: dict[str, Path] = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise InputError(f"style {spec!r} must be NAME=IMAGE")
+        name, path = spec.split("=", 1)
+        check_style_name(name)
+        if name in styles:
+            raise InputError(f"style name {name!r} is given twice")
+        if not Path(path).is_file():
+            raise InputError(f"style image {path} for {name!r} does not exist")
+        styles[name] = Path(path)
+    if not styles:
+        raise InputError("give at least one --style NAME=IMAGE")
+    return styles
+
+
+class PerceptualLoss:
+    """Content + Gram style + TV loss through the VGG loss network, normalised per layer."""
+
+    def __init__(self, vgg: MultiLayerEncoder, config: TrainConfig, style_images: dict[str, torch.Tensor]) -> None:
+        self.vgg, self.cfg = vgg, config
+        vgg.check_layers(config.content_layers + config.style_layers)
+        self.layers = tuple(dict.fromkeys(config.content_layers + config.style_layers))
+        self.grams: dict[str, dict[str, torch.Tensor]] = {}
+        self.norms: dict[str, dict[str, float]] = {}
+        with torch.no_grad():
+            for name, img in style_images.items():
+                feats = vgg(resize_long_side(img, config.style_size), config.style_layers)
+                self.grams[name] = {k: gram_matrix(v) for k, v in feats.items()}
+                self.norms[name] = {k: max(float(g.pow(2).mean()), 1e-12) for k, g in self.grams[name].items()}
+
+    def __call__(self, output: torch.Tensor, content: torch.Tensor, style: str) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        with torch.no_grad():
+            targets = self.vgg(content, cfg.content_layers)
+        feats = self.vgg(output, self.layers)
+        lc = sum(content_loss(feats[k], targets[k]) / max(float(targets[k].pow(2).mean()), 1e-12)
+                 for k in cfg.content_layers)
+        ls = sum(style_loss(feats[k], self.grams[style][k]) / self.norms[style][k] for k in cfg.style_layers)
+        ls = ls / len(cfg.style_layers)
+        ltv = total_variation(output)
+        total = cfg.content_weight * lc + cfg.style_weight * ls + cfg.tv_weight * ltv
+        return {"total": total, "content": lc.detach(), "style": ls.detach(), "tv": ltv.detach()}
+
+
+@dataclass
+class TrainResult:
+    """Summary of a training run."""
+
+    model_dir: Path
+    steps_done: int
+    seconds: float
+    last_losses: dict[str, float] = field(default_factory=dict)
+
+
+def _save_checkpoint(path: Path, net: StyleBankNet, opt: torch.optim.Optimizer, step: int,
+                     rng: np.random.Generator, config: TrainConfig, styles: list[str], phase: str) -> None:
+    state = {
+        "model": net.state_dict(),
+        "optim": opt.state_dict(),
+        "step": step,
+        "rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "config": json.dumps(asdict(config)),
+        "styles": json.dumps(styles),
+        "phase": phase,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file or a pickle payload: refuse either way
+        raise ModelError(f"checkpoint {path} cannot be loaded safely: {one_line_reason(exc)}") from exc
+
+
+def _log(model_dir: Path, record: dict) -> None:
+    with open(model_dir / LOG, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _run_loop(net, params, opt, vgg, crops, loss_fn, config, styles, start_step, total_steps, rng, model_dir,
+              device, tracker, identity: bool, warmup_end: int, phase: str, on_checkpoint) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for step in range(start_step, total_steps):
+        batch = crops.batch(rng, config.batch_size).to(device)
+        in_warmup = step < warmup_end
+        cycle = (step - warmup_end) % (config.t + 1)
+        if identity and (in_warmup or cycle == config.t):
+            out = net.reconstruct(batch)
+            loss = config.identity_weight * F.mse_loss(out, batch)
+            record = {"branch": "identity", "identity": float(loss.detach())}
+        else:
+            # Round robin over the styles, counting stylising steps only.
+            done = (step - warmup_end) // (config.t + 1) * config.t + cycle if identity else step
+            style = styles[done % len(styles)]
+            out = net.stylise(batch, style)
+            parts = loss_fn(out, batch, style)
+            loss = parts["total"]
+            record = {"branch": "style", "style": style, **{k: float(v.detach()) for k, v in parts.items()}}
+        if not math.isfinite(float(loss.detach())):
+            raise ModelError(f"training diverged at step {step + 1} (loss {float(loss.detach())}); lower --lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        opt.step()
+        last = record
+        _log(model_dir, {"step": step + 1, "phase": phase, "time": round(time.time(), 1), **record})
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
+            on_checkpoint(step + 1)
+        tracker.advance(phase, float(loss.detach()))
+    return last
+
+
+def train(
+    content_dir: str | Path,
+    styles: dict[str, Path],
+    model_dir: str | Path,
+    vgg: MultiLayerEncoder,
+    *,
+    config: TrainConfig = TrainConfig(),
+    resume: bool = False,
+    device: torch.device | str = "cpu",
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train E, D and one bank per style with the T+1 strategy; write the model folder.
+
+    Args:
+        content_dir: Folder of content photos.
+        styles: ``{name: style image}``.
+        model_dir: Output model folder (checkpoint and log live there too).
+        vgg: Loss network (on ``device``).
+        config: Settings.
+        resume: Continue from ``model_dir/checkpoint.pt``.
+        device: Where to train.
+        progress: Callback per step; ``False`` cancels after saving a checkpoint.
+
+    Raises:
+        InputError: Bad data or settings; a resume whose styles differ from the checkpoint's.
+        ModelError: Unloadable checkpoint or divergence.
+        Cancelled: The callback cancelled (a checkpoint of the last step is kept).
+    """
+    config.validate()
+    device = torch.device(device)
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    names = list(styles)
+    ckpt_path = model_dir / CHECKPOINT
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    net = StyleBankNet(config.width, tuple(names)).to(device)
+    params = list(net.parameters())
+    opt = torch.optim.Adam(params, lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    step = 0
+    if resume and ckpt_path.exists():
+        state = _load_checkpoint(ckpt_path)
+        if json.loads(state["styles"]) != names:
+            raise InputError(f"checkpoint styles {json.loads(state['styles'])} differ from {names}; "
+                             "resume with the same --style list")
+        saved_cfg = json.loads(state["config"])
+        if saved_cfg.get("width") != config.width:
+            raise InputError(f"checkpoint width {saved_cfg.get('width')} differs from {config.width}")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
+    crops = ContentCrops(content_dir, config.size)
+    style_images = {n: read_image(p).srgb().to(device) for n, p in styles.items()}
+    loss_fn = PerceptualLoss(vgg, config, style_images)
+    total = config.ae_warmup + config.steps
+    tracker = ProgressTracker(progress, total - step)
+    net.train()
+    info = {"content": str(content_dir), "content_images": len(crops.files), "size": config.size,
+            "batch_size": config.batch_size, "t": config.t, "hardware": _hardware(device),
+            "loss_network": f"{vgg.architecture} ({Path(vgg.source).name})"}
+
+    def checkpoint(at: int) -> None:
+        _save_checkpoint(ckpt_path, net, opt, at, rng, config, names, "train")
+        elapsed = round(time.perf_counter() - start, 1)
+        save_model(net, model_dir,
+                   base_info={**info, "steps": at, "seconds_this_run": elapsed},
+                   bank_info={n: {"image": Path(p).name, "steps": at} for n, p in styles.items()})
+
+    try:
+        last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, names, step, total, rng, model_dir, device,
+                         tracker, True, config.ae_warmup, "train", checkpoint)
+    finally:
+        net.eval()
+    return TrainResult(model_dir, total, time.perf_counter() - start,
+                       {k: v for k, v in last.items() if isinstance(v, float)})
+
+
+def add_style(
+    model_dir: str | Path,
+    name: str,
+    image: str | Path,
+    content_dir: str | Path,
+    vgg: MultiLayerEncoder,
+    *,
+    config: TrainConfig = TrainConfig(steps=1000, ae_warmup=0),
+    device: torch.device | str = "cpu",
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Learn a new style bank with E, D and the other banks frozen (incremental learning).
+
+    Only ``banks/<name>.safetensors`` is written (plus the manifest); the base file and the other
+    banks are untouched.
+
+    Raises:
+        InputError: Bad name, existing name, missing image or content.
+        ModelError: The model folder cannot be loaded.
+    """
+    config.validate()
+    check_style_name(name)
+    model_dir = Path(model_dir)
+    manifest = read_manifest(model_dir)
+    if name in manifest.get("styles", {}):
+        raise InputError(f"style {name!r} already exists in {model_dir}; pick another name")
+    if not Path(image).is_file():
+        raise InputError(f"style image {image} does not exist")
+    device = torch.device(device)
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    net, _ = load_model(model_dir, styles=[], device=device)
+    net.requires_grad_(False)
+    bank = net.add_bank(name)
+    bank.requires_grad_(True)
+    net.encoder.eval()  # instance norm has no running stats; eval keeps any future BN frozen too
+    params = list(bank.parameters())
+    opt = torch.optim.Adam(params, lr=config.lr)
+    rng = np.random.default_rng(config.seed)
+    crops = ContentCrops(content_dir, config.size)
+    loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
+    tracker = ProgressTracker(progress, config.steps)
+    last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, [name], 0, config.steps, rng, model_dir, device,
+                     tracker, False, 0, f"add-style {name}", lambda at: None)
+    net.eval()
+    save_model(net, model_dir, styles=[name],
+               bank_info={name: {"image": Path(image).name, "steps": config.steps, "size": config.size,
+                                 "seconds": round(time.perf_counter() - start, 1), "hardware": _hardware(device),
+                                 "incremental": True}})
+    return TrainResult(model_dir, config.steps, time.perf_counter() - start,
+                       {k: v for k, v in last.items() if isinstance(v, float)})

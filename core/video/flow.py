@@ -1,0 +1,763 @@
+"""Optical flow between frames: estimation (DIS), backward warping, and trust masks.
+
+Flow convention (everywhere in ``core``):
+    A flow is a ``float32`` numpy array of shape ``(H, W, 2)`` in pixels; channel 0 is x
+    (columns, right positive) and channel 1 is y (rows, **down** positive). ``flow_a_to_b``
+    means that the content at pixel ``p`` of frame ``a`` is at ``p + flow(p)`` in frame ``b``:
+    ``a(p) ≈ b(p + flow_a_to_b(p))``. This is OpenCV's convention. Pixel ``(x, y)`` is the
+    centre of column ``x``, row ``y``; the frame covers ``[-0.5, W - 0.5] × [-0.5, H - 0.5]``.
+
+    To carry the previous stylised frame ``O_{t-1}`` into frame ``t`` warp it *backward*:
+    ``warp(O_prev, flow_t_to_prev)``.
+
+Blender's Vector pass (determined empirically with PyPI ``bpy`` 4.5.15, Cycles, CPU, motion
+blur off; see ``tests/core/test_vectors_blender.py``, which re-renders and checks it):
+    The pass has four channels ``X, Y, Z, W`` (in a multilayer EXR ``ViewLayer.Vector.X`` …)
+    in pixels, with Blender's pixel y axis pointing **up** (rows in the file run top-down).
+
+    * ``(X, Y)`` is the motion from the current frame to the **previous** frame:
+      ``p_prev = p + (X, Y)`` in y-up pixels, so ``flow_t_to_prev = (X, -Y)``.
+    * ``(Z, W)`` is the motion from the **next** frame to the current one (the negated motion
+      towards the next frame): ``p_next = p - (Z, W)`` in y-up pixels, so
+      ``flow_t_to_next = (-Z, W)``.
+
+    Evidence (the render in ``tests/core/test_vectors_blender.py``: 64×48, orthographic camera
+    looking down −Z at 10 px per Blender unit, 1 sample, point-sampled pixels; a textured cube
+    keyed linearly at ``(x, y) = (-2, -1), (0, 0), (1, 0)`` on frames 1, 2, 3, i.e. 20 px right
+    and 10 px up the image from frame 1 to 2, then 10 px right to frame 3): on frame 2 every
+    cube pixel had ``X = -20.0, Y = -10.0, Z = -10.0, W = 0.0`` (±5e-6) and the static plane
+    ``0, 0, 0, 0``; the cube's footprint centroid (row, col) was (33.5, 11.5) on frame 1,
+    (23.5, 31.5) on frame 2 and (23.5, 41.5) on frame 3. So ``flow_t_to_prev = (-20, +10)``
+    and ``flow_t_to_next = (+10, 0)``, and warping frame 1 (resp. 3) with them reproduces
+    frame 2 on the cube to < 1e-3. The same scene seen by a perspective camera gave the same
+    signs (``X = -20.9, Y = -10.5, Z = -10.5, W = 0`` on the cube's top face).
+    EEVEE was not tested (it needs a GPU context that headless ``bpy`` lacks here), nor were
+    Blender versions other than 4.5.
+
+    Motion blur must be off: with it on, the same render wrote a Vector pass of all zeros
+    (indistinguishable from a static shot, so this cannot be detected from the pass itself).
+
+Blender's Depth (Z) pass, as checked in the same renders, is the planar distance along the
+camera's view axis (a plane facing the perspective camera has one value), and ``1e10`` where a
+ray hits nothing (the world background).
+
+Every function accepts frames either as numpy ``(H, W, 3)`` ``float32`` display sRGB in
+``[0, 1]`` or as torch ``(1, 3, H, W)`` / ``(3, H, W)`` tensors in ``[0, 1]``.
+
+References:
+    Kroeger, Timofte, Dai, Van Gool. "Fast Optical Flow using Dense Inverse Search", ECCV 2016.
+    Sundaram, Brox, Keutzer. "Dense Point Trajectories by GPU-accelerated Large Displacement
+    Optical Flow", ECCV 2010.
+    Ruder, Dosovitskiy, Brox. "Artistic Style Transfer for Videos", GCPR 2016.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..foundation.errors import InputError
+
+__all__ = [
+    "DIS_PRESETS",
+    "DISFlow",
+    "confidence",
+    "depth_occlusion",
+    "exr_depth_pass",
+    "exr_vector_pass",
+    "inside_frame",
+    "to_gray_u8",
+    "vector_confidence",
+    "vectors_to_flow",
+    "warp",
+]
+
+#: Presets of OpenCV's DIS optical flow, fastest first.
+DIS_PRESETS = ("ultrafast", "fast", "medium")
+
+_CV2_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+# Forward-backward and motion-boundary thresholds of Sundaram et al. (2010).
+_FB_REL, _FB_ABS = 0.01, 0.5
+_MB_REL, _MB_ABS = 0.01, 0.002
+# Soft masks: confidence falls linearly from 1 at half a threshold to 0 at 1.5 thresholds.
+_RAMP_LOW, _RAMP_HIGH = 0.5, 1.5
+# Gaussian that feathers soft masks: standard deviation and kernel radius in pixels.
+_FEATHER_SIGMA, _FEATHER_RADIUS = 1.0, 2
+# Blender writes 1e10 where a ray hits nothing; depths at or beyond this count as "infinitely far".
+_FAR_DEPTH = 1e9
+
+
+# --------------------------------------------------------------------------------------------
+# Frames
+# --------------------------------------------------------------------------------------------
+
+
+def to_gray_u8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Convert a frame to 8-bit luma for flow estimation.
+
+    Luma is ``0.299 R + 0.587 G + 0.114 B`` of the display sRGB values (ITU-R BT.601, as
+    OpenCV's ``COLOR_RGB2GRAY``), clipped to ``[0, 1]`` and rounded to ``0..255``.
+
+    Args:
+        frame: Display sRGB in ``[0, 1]``: numpy ``(H, W, 3)`` or ``(H, W)`` float, torch
+            ``(1, 3, H, W)``, ``(3, H, W)`` or ``(H, W)`` float; or an already gray ``uint8``
+            numpy ``(H, W)`` array, returned unchanged.
+
+    Returns:
+        A ``uint8`` array.
+
+    Raises:
+        InputError: The frame has another shape or dtype, or holds NaN/Inf.
+
+    Shape:
+        Output: ``(H, W)``
+    """
+    if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 2:
+        return frame
+    rgb = _frame_to_numpy(frame, "frame")
+    gray = rgb if rgb.ndim == 2 else rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.rint(np.clip(gray, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def _frame_to_numpy(frame: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    """``float32`` numpy ``(H, W, 3)`` or ``(H, W)`` from the accepted frame layouts."""
+    if isinstance(frame, torch.Tensor):
+        t = frame.detach()
+        if t.ndim == 4 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim == 3 and t.shape[0] == 3:
+            t = t.permute(1, 2, 0)
+        elif t.ndim != 2:
+            raise InputError(
+                f"{name} must be a (1, 3, H, W), (3, H, W) or (H, W) tensor, got {tuple(frame.shape)}"
+            )
+        if not t.is_floating_point():
+            raise InputError(f"{name} must be a floating-point tensor in [0, 1], got {t.dtype}")
+        arr = t.to(device="cpu", dtype=torch.float32).numpy()
+    elif isinstance(frame, np.ndarray):
+        if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+            raise InputError(f"{name} must be an (H, W, 3) or (H, W) array, got {frame.shape}")
+        if frame.dtype.kind != "f":
+            raise InputError(
+                f"{name} must be a float array in [0, 1] (or a gray uint8 (H, W) array), "
+                f"got {frame.dtype} {frame.shape}"
+            )
+        arr = frame.astype(np.float32, copy=False)
+    else:
+        raise InputError(f"{name} must be a numpy array or a torch tensor, got {type(frame).__name__}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError(f"{name} is empty ({arr.shape})")
+    if not np.isfinite(arr).all():
+        raise InputError(f"{name} holds NaN or Inf values")
+    return arr
+
+
+# --------------------------------------------------------------------------------------------
+# Estimation
+# --------------------------------------------------------------------------------------------
+
+
+class DISFlow:
+    """Dense Inverse Search optical flow (Kroeger et al., ECCV 2016) through OpenCV.
+
+    One OpenCV ``DISOpticalFlow`` object is created per instance and reused for every call, so
+    keep one instance per video (it is not safe to share between threads).
+
+    Example:
+        >>> dis = DISFlow("fast")                     # doctest: +SKIP
+        >>> flow = dis(frame_t, frame_prev)           # doctest: +SKIP  (flow_t_to_prev)
+        >>> carried = warp(output_prev, flow)         # doctest: +SKIP
+
+    Args:
+        preset: One of :data:`DIS_PRESETS`: ``"ultrafast"``, ``"fast"`` (default) or
+            ``"medium"`` (slower, more accurate).
+
+    Raises:
+        InputError: Unknown preset.
+    """
+
+    def __init__(self, preset: str = "fast") -> None:
+        if preset not in _CV2_PRESETS:
+            raise InputError(
+                f"unknown DIS optical-flow preset {preset!r}; choose one of {', '.join(DIS_PRESETS)}"
+            )
+        self.preset = preset
+        self._dis = cv2.DISOpticalFlow_create(_CV2_PRESETS[preset])
+
+    def __repr__(self) -> str:
+        return f"DISFlow(preset={self.preset!r})"
+
+    def __call__(self, a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Estimate ``flow_a_to_b``: ``a(p) ≈ b(p + flow(p))``.
+
+        Args:
+            a: Source frame (see :func:`to_gray_u8` for accepted layouts).
+            b: Target frame, same size.
+
+        Returns:
+            ``float32`` flow in pixels (x right, y down).
+
+        Raises:
+            InputError: The frames differ in size, have an unsupported layout, hold NaN/Inf,
+                or are too small for DIS (a few ten pixels per side are needed).
+
+        Shape:
+            Output: ``(H, W, 2)``
+        """
+        gray_a = to_gray_u8(a)
+        gray_b = to_gray_u8(b)
+        if gray_a.shape != gray_b.shape:
+            raise InputError(
+                f"frames for optical flow differ in size: {gray_a.shape[1]}×{gray_a.shape[0]} "
+                f"and {gray_b.shape[1]}×{gray_b.shape[0]} (W×H)"
+            )
+        try:
+            flow = self._dis.calc(gray_a, gray_b, None)
+        except cv2.error as exc:
+            height, width = gray_a.shape
+            raise InputError(
+                f"optical flow failed on {width}×{height} frames; DIS needs frames of at least "
+                "a few ten pixels per side"
+            ) from exc
+        return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Warping
+# --------------------------------------------------------------------------------------------
+
+
+def warp(
+    image: torch.Tensor | np.ndarray, flow: np.ndarray | torch.Tensor, *, mode: str = "bilinear"
+) -> torch.Tensor | np.ndarray:
+    """Backward-warp an image with a flow: ``out(p) = image(p + flow(p))``.
+
+    Sampling is bilinear by default, or ``mode="bicubic"``: video propagation resamples the same
+    picture frame after frame, and bilinear sampling at fractional offsets blurs a little every
+    time, which adds up; bicubic keeps strokes sharp (values may overshoot, clamp afterwards).
+    (``grid_sample`` with ``align_corners=True``, pixel ``x`` mapped to
+    ``2x / (W - 1) - 1``, so an integer flow copies pixels exactly); positions outside the
+    frame take the nearest border pixel (replicate). Grid coordinates are computed in
+    ``float32`` at least, even for half-precision images (half cannot address pixels of a
+    1080p frame exactly). Differentiable with respect to ``image`` and a torch ``flow``.
+
+    To carry frame ``t-1`` into frame ``t``: ``warp(frame_prev, flow_t_to_prev)``.
+
+    Args:
+        image: torch ``(B, C, H, W)`` floating tensor on any device, or numpy ``(H, W, C)``
+            or ``(H, W)`` float array.
+        flow: numpy or torch ``(H, W, 2)``, or torch ``(1, 2, H, W)`` / ``(B, 2, H, W)``;
+            x then y, in pixels, y down.
+
+    Returns:
+        The warped image, same type, shape, dtype and device as ``image``.
+
+    Raises:
+        InputError: Shapes do not match or the image is not floating point.
+
+    Shape:
+        - image: ``(B, C, H, W)`` (torch) or ``(H, W, C)`` / ``(H, W)`` (numpy)
+        - flow: ``(H, W, 2)``, ``(1, 2, H, W)`` or ``(B, 2, H, W)``
+        - Output: same as ``image``
+    """
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3) or image.dtype.kind != "f":
+            raise InputError(
+                f"a numpy image to warp must be a float (H, W, C) or (H, W) array, "
+                f"got {image.dtype} {image.shape}"
+            )
+        planes = image[:, :, None] if image.ndim == 2 else image
+        t = torch.from_numpy(np.ascontiguousarray(planes.transpose(2, 0, 1)))[None]
+        out = warp(t, flow, mode=mode)[0].numpy().transpose(1, 2, 0)
+        out = out[:, :, 0] if image.ndim == 2 else out
+        return np.ascontiguousarray(out, dtype=image.dtype)
+
+    if mode not in ("bilinear", "bicubic", "nearest"):
+        raise InputError(f"warp mode must be bilinear, bicubic or nearest, got {mode!r}")
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or not image.is_floating_point():
+        shape = tuple(image.shape) if hasattr(image, "shape") else type(image).__name__
+        raise InputError(f"the image to warp must be a floating (B, C, H, W) tensor, got {shape}")
+    batch, _, height, width = image.shape
+    work_dtype = image.dtype if image.dtype in (torch.float32, torch.float64) else torch.float32
+    f = _flow_to_tensor(flow, height, width).to(device=image.device, dtype=work_dtype)
+    if f.shape[0] not in (1, batch):
+        raise InputError(f"flow batch {f.shape[0]} does not match image batch {batch}")
+
+    ys = torch.arange(height, device=image.device, dtype=work_dtype).view(1, height, 1)
+    xs = torch.arange(width, device=image.device, dtype=work_dtype).view(1, 1, width)
+    gx = (xs + f[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0
+    gy = (ys + f[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1).expand(batch, height, width, 2)
+    out = F.grid_sample(
+        image.to(work_dtype), grid, mode=mode, padding_mode="border", align_corners=True
+    )
+    return out.to(image.dtype)
+
+
+def _flow_to_tensor(flow: np.ndarray | torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """``(N, 2, H, W)`` tensor from a numpy/torch ``(H, W, 2)`` or torch ``(N, 2, H, W)`` flow."""
+    f = torch.from_numpy(np.asarray(flow)) if isinstance(flow, np.ndarray) else flow
+    if not isinstance(f, torch.Tensor):
+        raise InputError(f"flow must be a numpy array or a torch tensor, got {type(flow).__name__}")
+    if f.ndim == 3 and f.shape[-1] == 2:
+        f = f.permute(2, 0, 1)[None]
+    if f.ndim != 4 or f.shape[1] != 2 or tuple(f.shape[-2:]) != (height, width):
+        raise InputError(
+            f"flow of shape {tuple(flow.shape)} does not fit a {width}×{height} image "
+            f"(expected (H, W, 2) or (N, 2, H, W) with H={height}, W={width})"
+        )
+    return f
+
+
+# --------------------------------------------------------------------------------------------
+# Trust masks
+# --------------------------------------------------------------------------------------------
+
+
+def confidence(
+    flow_t_to_prev: np.ndarray, flow_prev_to_t: np.ndarray, *, soft: bool = True
+) -> np.ndarray:
+    """How far the previous frame, warped into frame ``t``, can be trusted at each pixel.
+
+    Two criteria of Sundaram et al. (2010), as used for video style transfer by Ruder et al.
+    (2016). With ``w = flow_t_to_prev(p)`` and ``ŵ = flow_prev_to_t(p + w)`` (bilinear lookup):
+
+    1. Forward-backward consistency (occlusion / disocclusion): a pixel is inconsistent where
+       ``d₁ = |w + ŵ|² > t₁ = 0.01 (|w|² + |ŵ|²) + 0.5``.
+    2. Motion boundaries: inconsistent where
+       ``d₂ = |∇u|² + |∇v|² > t₂ = 0.01 |w|² + 0.002``, with ``(u, v) = flow_t_to_prev`` and
+       central-difference gradients.
+    3. Pixels whose ``p + w`` lies outside the frame (``[-0.5, W - 0.5] × [-0.5, H - 0.5]``)
+       get 0.
+
+    ``soft=False`` returns the binary mask ``[d₁ ≤ t₁] · [d₂ ≤ t₂] · [inside]``.
+    ``soft=True`` replaces each step by a ramp ``clip(1.5 - dᵢ / tᵢ, 0, 1)`` (1 up to half the
+    threshold, 0.5 at the threshold, 0 from 1.5 thresholds), multiplies the criteria and then
+    feathers the result as ``min(c, G_σ * c)`` with a 5×5 Gaussian of σ = 1 px: confidence only
+    ever decreases next to untrusted pixels (within 2 px), so occlusion borders fade out instead
+    of stopping hard, and untrusted pixels are never made more trusted.
+
+    Args:
+        flow_t_to_prev: Flow from frame ``t`` to frame ``t-1``.
+        flow_prev_to_t: Flow from frame ``t-1`` to frame ``t``.
+        soft: Smooth mask (default) or binary 0/1 mask.
+
+    Returns:
+        ``float32`` confidence in ``[0, 1]``; 1 = trust the warped previous frame.
+
+    Raises:
+        InputError: Flows of another shape, of different sizes, or holding NaN/Inf.
+
+    Shape:
+        - flows: ``(H, W, 2)``
+        - Output: ``(H, W)``
+    """
+    w = _check_flow(flow_t_to_prev, "flow_t_to_prev")
+    back = _check_flow(flow_prev_to_t, "flow_prev_to_t")
+    if back.shape != w.shape:
+        raise InputError(
+            f"flow_t_to_prev is {w.shape} but flow_prev_to_t is {back.shape}; both must be (H, W, 2)"
+        )
+    w_hat = _remap(back, w)
+    wx, wy, hx, hy = w[..., 0], w[..., 1], w_hat[..., 0], w_hat[..., 1]
+    d_fb = (wx + hx) ** 2 + (wy + hy) ** 2
+    t_fb = _FB_REL * (wx * wx + wy * wy + hx * hx + hy * hy) + _FB_ABS
+    d_mb, t_mb = _motion_boundary_terms(w)
+    inside = inside_frame(w)
+    if not soft:
+        return ((d_fb <= t_fb) & (d_mb <= t_mb) & inside).astype(np.float32)
+    conf = _ramp(d_fb, t_fb) * _ramp(d_mb, t_mb) * inside
+    return _feather(conf)
+
+
+def depth_occlusion(
+    depth_t: np.ndarray,
+    depth_prev: np.ndarray,
+    flow_t_to_prev: np.ndarray,
+    *,
+    rel_tol: float = 0.05,
+) -> np.ndarray:
+    """Which pixels of frame ``t`` were visible in the previous frame, from rendered depth.
+
+    ``q = p + flow_t_to_prev(p)`` is rounded to the nearest pixel (bilinear interpolation would
+    invent depths between a foreground edge and the background) and ``d' = depth_prev(q)`` is
+    looked up. Pixel ``p`` was hidden in the previous frame when something was nearer there:
+    ``d' < (1 - rel_tol) · depth_t(p)``. Pixels with ``q`` outside the frame get 0.
+
+    Depths at or beyond ``1e9`` (Blender writes ``1e10`` where a ray hits nothing) and ``+inf``
+    count as infinitely far: two such depths compare equal, and any finite depth is nearer.
+
+    Args:
+        depth_t: Depth of frame ``t`` (Blender's Depth/Z pass: distance from the camera plane).
+        depth_prev: Depth of frame ``t-1``.
+        flow_t_to_prev: Flow from frame ``t`` to ``t-1`` (e.g. from :func:`vectors_to_flow`).
+        rel_tol: Relative depth difference tolerated before a pixel counts as hidden.
+
+    Returns:
+        ``float32`` mask in ``{0, 1}``: 1 = visible in the previous frame.
+
+    Raises:
+        InputError: Shapes do not match, depths hold NaN or negative values, ``rel_tol`` is
+            not in ``[0, 1)``.
+
+    Shape:
+        - depth_t, depth_prev: ``(H, W)`` (or ``(H, W, 1)``)
+        - flow_t_to_prev: ``(H, W, 2)``
+        - Output: ``(H, W)``
+    """
+    if not 0.0 <= rel_tol < 1.0:
+        raise InputError(f"rel_tol must be in [0, 1), got {rel_tol}")
+    w = _check_flow(flow_t_to_prev, "flow_t_to_prev")
+    d_t = _check_depth(depth_t, "depth_t", w.shape[:2])
+    d_prev = _check_depth(depth_prev, "depth_prev", w.shape[:2])
+    height, width = d_t.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    qx = np.clip(np.rint(xs + w[..., 0]), 0, width - 1).astype(np.intp)
+    qy = np.clip(np.rint(ys + w[..., 1]), 0, height - 1).astype(np.intp)
+    seen = d_prev[qy, qx]
+    hidden = seen < (1.0 - rel_tol) * d_t
+    return ((~hidden) & inside_frame(w)).astype(np.float32)
+
+
+def _check_depth(depth: np.ndarray, name: str, size: tuple[int, int]) -> np.ndarray:
+    d = np.asarray(depth, dtype=np.float32)
+    if d.ndim == 3 and d.shape[2] == 1:
+        d = d[:, :, 0]
+    if d.shape != size:
+        raise InputError(f"{name} is {d.shape}; expected (H, W) = {size} like the flow")
+    if np.isnan(d).any() or (d < 0).any():
+        raise InputError(f"{name} holds NaN or negative values; expected distances from the camera")
+    return np.minimum(d, np.float32(_FAR_DEPTH))
+
+
+# --------------------------------------------------------------------------------------------
+# Blender's Vector pass
+# --------------------------------------------------------------------------------------------
+
+
+def vectors_to_flow(vector: np.ndarray, *, y_up: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Convert one frame's Blender Vector pass to flows towards the previous and next frames.
+
+    With the pass's channels ``X, Y, Z, W`` (see the module docstring for how this was
+    established)::
+
+        flow_t_to_prev = ( X, -Y)      flow_t_to_next = (-Z,  W)      (y_up=True)
+        flow_t_to_prev = ( X,  Y)      flow_t_to_next = (-Z, -W)      (y_up=False)
+
+    Args:
+        vector: The Vector pass of frame ``t`` as read from the EXR, rows top-down as in the
+            image file (e.g. via :func:`core.image_io.read_exr_channels` and
+            :func:`exr_vector_pass`).
+        y_up: The y components count upwards (Blender's pixel convention, the default). Pass
+            ``False`` only for vectors whose y components already count down the rows.
+
+    Returns:
+        ``(flow_t_to_prev, flow_t_to_next)``, ``float32`` in this module's convention.
+
+    Raises:
+        InputError: ``vector`` is not ``(H, W, 4)`` or holds NaN/Inf.
+
+    Shape:
+        - vector: ``(H, W, 4)``
+        - Output: two ``(H, W, 2)`` arrays
+    """
+    v = np.asarray(vector)
+    if v.ndim != 3 or v.shape[2] != 4 or v.shape[0] < 1 or v.shape[1] < 1:
+        raise InputError(
+            f"the Vector pass must be an (H, W, 4) array of X, Y, Z, W motion, got shape {v.shape}"
+        )
+    if v.dtype.kind not in "fiu":
+        raise InputError(f"the Vector pass must hold numbers, got {v.dtype}")
+    v = v.astype(np.float32, copy=False)
+    if not np.isfinite(v).all():
+        raise InputError("the Vector pass holds NaN or Inf values")
+    sign = -1.0 if y_up else 1.0
+    to_prev = np.stack((v[..., 0], sign * v[..., 1]), axis=-1)
+    to_next = np.stack((-v[..., 2], -sign * v[..., 3]), axis=-1)
+    return to_prev.astype(np.float32), to_next.astype(np.float32)
+
+
+def vector_confidence(
+    vector_t: np.ndarray,
+    depth_t: np.ndarray | None = None,
+    depth_prev: np.ndarray | None = None,
+    *,
+    vector_prev: np.ndarray | None = None,
+    rel_tol: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow to the previous frame and a soft confidence, from Blender's Vector (and Depth) passes.
+
+    The confidence is the product of:
+
+    * the soft motion-boundary ramp of :func:`confidence` (criterion 2) on ``flow_t_to_prev``;
+    * 0 where ``p + flow_t_to_prev(p)`` leaves the frame;
+    * :func:`depth_occlusion` when both depths are given (catches disocclusions, e.g. the
+      background uncovered behind a moving object);
+    * the soft forward-backward ramp of :func:`confidence` (criterion 1) when ``vector_prev``
+      (frame ``t-1``'s Vector pass, whose ``(Z, W)`` give ``flow_prev_to_t``) is given;
+
+    feathered like :func:`confidence` (``min(c, G_σ * c)``, σ = 1 px, 5×5 kernel). Without depth or
+    ``vector_prev``, uncovered background cannot be detected (the pass only says where each
+    visible pixel came from), so pass at least one of them when you have it.
+
+    Args:
+        vector_t: Frame ``t``'s Vector pass (see :func:`vectors_to_flow`).
+        depth_t: Frame ``t``'s Depth pass, or ``None``.
+        depth_prev: Frame ``t-1``'s Depth pass, or ``None`` (give both depths or neither).
+        vector_prev: Frame ``t-1``'s Vector pass, or ``None``.
+        rel_tol: Relative depth tolerance of :func:`depth_occlusion`.
+
+    Returns:
+        ``(flow_t_to_prev, confidence)``: the flow to warp the previous output with
+        (``warp(O_prev, flow_t_to_prev)``) and a ``float32`` confidence in ``[0, 1]``.
+
+    Raises:
+        InputError: Bad vector or depth shapes/values, or only one of the two depths given.
+
+    Shape:
+        - vector_t, vector_prev: ``(H, W, 4)``
+        - depth_t, depth_prev: ``(H, W)``
+        - Output: ``(H, W, 2)`` and ``(H, W)``
+    """
+    if (depth_t is None) != (depth_prev is None):
+        raise InputError("give both depth_t and depth_prev, or neither")
+    flow_t_to_prev, _ = vectors_to_flow(vector_t)
+    d_mb, t_mb = _motion_boundary_terms(flow_t_to_prev)
+    conf = _ramp(d_mb, t_mb) * inside_frame(flow_t_to_prev)
+    if depth_t is not None and depth_prev is not None:
+        conf = conf * depth_occlusion(depth_t, depth_prev, flow_t_to_prev, rel_tol=rel_tol)
+    if vector_prev is not None:
+        _, flow_prev_to_t = vectors_to_flow(vector_prev)
+        if flow_prev_to_t.shape != flow_t_to_prev.shape:
+            raise InputError(
+                f"vector_prev is {np.shape(vector_prev)} but vector_t is {np.shape(vector_t)}"
+            )
+        w_hat = warp(flow_prev_to_t, flow_t_to_prev)
+        w = flow_t_to_prev
+        d_fb = np.sum((w + w_hat) ** 2, axis=-1)
+        t_fb = _FB_REL * (np.sum(w**2, axis=-1) + np.sum(w_hat**2, axis=-1)) + _FB_ABS
+        conf = conf * _ramp(d_fb, t_fb)
+    return flow_t_to_prev, _feather(conf.astype(np.float32))
+
+
+def exr_vector_pass(channels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Pick the Vector pass out of an EXR's channels.
+
+    Looks for ``<prefix>Vector.X/Y/Z/W`` (a multilayer render, e.g. ``ViewLayer.Vector.X``),
+    else plain ``X, Y, Z, W`` (a File Output node slot fed by the Vector socket).
+
+    Args:
+        channels: Channel name → ``(H, W)`` array, e.g. from
+            :func:`core.image_io.read_exr_channels`.
+
+    Returns:
+        ``float32`` array of ``X, Y, Z, W`` motion.
+
+    Raises:
+        InputError: No such channels.
+
+    Shape:
+        Output: ``(H, W, 4)``
+    """
+    names = _find_components(channels, "vector", "XYZW")
+    if names is None:
+        raise InputError(
+            "no Vector pass in the EXR (expected channels ViewLayer.Vector.X/Y/Z/W or X, Y, Z, W; "
+            f"found {', '.join(sorted(channels)) or 'none'}); enable the Vector pass and turn "
+            "motion blur off"
+        )
+    return np.stack([np.asarray(channels[n], dtype=np.float32) for n in names], axis=-1)
+
+
+def exr_depth_pass(channels: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Pick the Depth pass out of an EXR's channels.
+
+    Looks for ``<prefix>Depth.Z`` (multilayer render), else ``<prefix>Depth.V``, else a file
+    whose only channel is ``Z`` or ``V`` (a File Output node slot fed by the Depth socket).
+
+    Args:
+        channels: Channel name → ``(H, W)`` array.
+
+    Returns:
+        ``float32`` depth.
+
+    Raises:
+        InputError: No such channel.
+
+    Shape:
+        Output: ``(H, W)``
+    """
+    for component in "ZV":
+        names = _find_components(channels, "depth", component, allow_bare=False)
+        if names is not None:
+            return np.asarray(channels[names[0]], dtype=np.float32)
+    if len(channels) == 1 and next(iter(channels)) in ("Z", "V"):
+        return np.asarray(next(iter(channels.values())), dtype=np.float32)
+    raise InputError(
+        "no Depth pass in the EXR (expected a channel ViewLayer.Depth.Z, or a single Z or V "
+        f"channel; found {', '.join(sorted(channels)) or 'none'}); enable the Z pass"
+    )
+
+
+def _find_components(
+    channels: Mapping[str, np.ndarray], layer: str, components: str, *, allow_bare: bool = True
+) -> list[str] | None:
+    by_layer: dict[str, dict[str, str]] = {}
+    for name in channels:
+        prefix, _, suffix = name.rpartition(".")
+        by_layer.setdefault(prefix, {})[suffix] = name
+    for prefix in sorted(by_layer):
+        if prefix.rpartition(".")[2].lower() == layer:
+            found = by_layer[prefix]
+            if all(c in found for c in components):
+                return [found[c] for c in components]
+    bare = by_layer.get("", {})
+    if allow_bare and all(c in bare for c in components):
+        return [bare[c] for c in components]
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _check_flow(flow: np.ndarray | torch.Tensor, name: str) -> np.ndarray:
+    if isinstance(flow, torch.Tensor):
+        flow = flow.detach().to("cpu").numpy()
+    f = np.asarray(flow)
+    if f.ndim != 3 or f.shape[2] != 2 or f.shape[0] < 1 or f.shape[1] < 1:
+        raise InputError(f"{name} must be an (H, W, 2) array, got shape {f.shape}")
+    f = f.astype(np.float32, copy=False)
+    if not np.isfinite(f).all():
+        raise InputError(f"{name} holds NaN or Inf values")
+    return f
+
+
+def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Bilinear backward warp of a float numpy image by a flow (OpenCV; edges replicate).
+
+    The fast path for flows and masks inside this module; same convention as :func:`warp`
+    (OpenCV interpolates with 1/32-pixel weights, plenty for trust masks).
+    """
+    height, width = flow.shape[:2]
+    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
+    return cv2.remap(np.ascontiguousarray(image, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp_cubic(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
+    """Bicubic backward warp of one CPU image ``(1, C, H, W)`` by a numpy flow, via OpenCV.
+
+    The same convention as :func:`warp` with ``mode="bicubic"`` (edges replicate, values may
+    overshoot: clamp afterwards), several times faster on a CPU; other tensors go to :func:`warp`.
+    """
+    if image.device.type != "cpu" or image.shape[0] != 1 or not isinstance(flow, np.ndarray):
+        return warp(image, flow, mode="bicubic")
+    height, width = flow.shape[:2]
+    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
+    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
+    hwc = np.ascontiguousarray(image[0].permute(1, 2, 0).float().numpy())
+    out = cv2.remap(hwc, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_CUBIC,
+                    borderMode=cv2.BORDER_REPLICATE)
+    if out.ndim == 2:
+        out = out[:, :, None]
+    return torch.from_numpy(out).permute(2, 0, 1)[None].to(image.dtype)
+
+
+def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(|∇u|² + |∇v|², 0.01 |w|² + 0.002)`` with central differences (one-sided at borders)."""
+    d = np.zeros(flow.shape[:2], dtype=np.float32)
+    for c in range(2):
+        comp = np.ascontiguousarray(flow[..., c])
+        for axis in (0, 1):
+            if comp.shape[axis] > 1:
+                d += _central_difference(comp, axis) ** 2
+    u, v = flow[..., 0], flow[..., 1]
+    t = _MB_REL * (u * u + v * v) + _MB_ABS
+    return d, t
+
+
+def _central_difference(f: np.ndarray, axis: int) -> np.ndarray:
+    """``np.gradient(f, axis=axis)`` (central inside, one-sided at the ends) without its overhead."""
+    g = np.empty_like(f)
+    if axis == 0:
+        g[1:-1] = (f[2:] - f[:-2]) * 0.5
+        g[0], g[-1] = f[1] - f[0], f[-1] - f[-2]
+    else:
+        g[:, 1:-1] = (f[:, 2:] - f[:, :-2]) * 0.5
+        g[:, 0], g[:, -1] = f[:, 1] - f[:, 0], f[:, -1] - f[:, -2]
+    return g
+
+
+def inside_frame(flow: np.ndarray) -> np.ndarray:
+    """Where ``p + flow(p)`` lies within the frame's pixel area ``[-0.5, W - 0.5] × [-0.5, H - 0.5]``.
+
+    Args:
+        flow: A flow in this module's convention.
+
+    Returns:
+        A ``bool`` mask.
+
+    Shape:
+        - flow: ``(H, W, 2)``
+        - Output: ``(H, W)``
+    """
+    height, width = flow.shape[:2]
+    qx = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
+    qy = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
+    return (qx >= -0.5) & (qx <= width - 0.5) & (qy >= -0.5) & (qy <= height - 0.5)
+
+
+def _ramp(d: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """1 for ``d ≤ t/2``, 0 for ``d ≥ 1.5 t``, linear in between (0.5 at ``d = t``)."""
+    return np.clip((_RAMP_HIGH - d / t) / (_RAMP_HIGH - _RAMP_LOW), 0.0, 1.0).astype(np.float32)
+
+
+def _feather(conf: np.ndarray) -> np.ndarray:
+    """``min(c, gaussian(c))``: soften drops in confidence without ever raising it."""
+    c = conf.astype(np.float32, copy=False)
+    size = 2 * _FEATHER_RADIUS + 1
+    blurred = cv2.GaussianBlur(
+        c, (size, size), sigmaX=_FEATHER_SIGMA, sigmaY=_FEATHER_SIGMA, borderType=cv2.BORDER_REPLICATE
+    )
+    # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are.
+    feathered = np.where(blurred >= 1.0 - 1e-6, c, np.minimum(c, blurred))
+    return np.clip(feathered, 0.0, 1.0).astype(np.float32)
+
+
+def resize_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a flow and its confidence to ``size`` = ``(H, W)``, scaling the vectors with it.
+
+    Area averaging when shrinking, bilinear when enlarging; the confidence stays in [0, 1].
+
+    Args:
+        flow: ``(h, w, 2)`` in pixels of the original size.
+        confidence: ``(h, w)``.
+        size: Target ``(H, W)``.
+
+    Returns:
+        ``(flow (H, W, 2), confidence (H, W))`` as ``float32``.
+    """
+    import cv2
+
+    h, w = flow.shape[:2]
+    if (h, w) == tuple(size):
+        return flow.astype(np.float32), confidence.astype(np.float32)
+    H, W = size
+    interp = cv2.INTER_AREA if H * W < h * w else cv2.INTER_LINEAR
+    scaled = cv2.resize(np.ascontiguousarray(flow, dtype=np.float32), (W, H), interpolation=interp)
+    scaled[..., 0] *= W / w
+    scaled[..., 1] *= H / h
+    conf = cv2.resize(np.ascontiguousarray(confidence, dtype=np.float32), (W, H), interpolation=interp)
+    return scaled.astype(np.float32), np.clip(conf, 0.0, 1.0).astype(np.float32)

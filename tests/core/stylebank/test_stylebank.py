@@ -1,0 +1,269 @@
+"""StyleBank with tiny random-init networks: fusion, strength, sizes, storage, training, incremental styles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.foundation.errors import HashMismatchError, InputError, ModelError
+from core.io.images import write_image
+from core.stylebank.fusion import normalise_weights, stylebank_forward
+from core.stylebank.model import BASE_FILE, load_model, read_manifest, save_model
+from core.stylebank.net import StyleBankNet
+from core.stylebank.train import TrainConfig, add_style, parse_style_specs, train
+from tests.conftest import photo, stripes
+
+
+def _trained_looking(net: StyleBankNet) -> StyleBankNet:
+    """Random residuals in every bank (a new bank starts as the identity; trained ones are not)."""
+    for bank in net.banks.values():
+        torch.nn.init.normal_(bank.layers[-1].weight, std=0.2)
+    return net
+
+
+@pytest.fixture()
+def net():
+    torch.manual_seed(0)
+    return _trained_looking(StyleBankNet(width=4, styles=("a", "b", "c"))).eval()
+
+
+def _x(h=32, w=32, b=1):
+    return photo("astronaut", max(h, w))[..., :h, :w].expand(b, -1, -1, -1).contiguous()
+
+
+def test_fusion_with_one_zero_weight_equals_the_single_style(net):
+    x = _x()
+    with torch.no_grad():
+        single = stylebank_forward(net, x, ["a"])
+        fused = stylebank_forward(net, x, ["a", "b"], weights=[1.0, 0.0])
+    assert torch.equal(single, fused)
+
+
+def test_weights_are_normalised(net):
+    x = _x()
+    assert normalise_weights([2, 6], 2) == [0.25, 0.75]
+    with torch.no_grad():
+        a = stylebank_forward(net, x, ["a", "b"], weights=[2.0, 2.0])
+        b = stylebank_forward(net, x, ["a", "b"], weights=[0.5, 0.5])
+        c = stylebank_forward(net, x, ["a", "b"])
+        d = stylebank_forward(net, x, ["a", "b"], weights=[0.9, 0.1])
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c, atol=1e-6)
+    assert (a - d).abs().mean() > 1e-4
+
+
+def test_region_masks_keep_each_region_style(net):
+    x = _x(32, 48)
+    left = torch.zeros(1, 1, 32, 48)
+    left[..., :24] = 1
+    with torch.no_grad():
+        sa = stylebank_forward(net, x, ["a"])
+        sb = stylebank_forward(net, x, ["b"])
+        fused = stylebank_forward(net, x, ["a", "b"], masks=[left, 1 - left])
+    lhs, rhs = (slice(None), slice(None), slice(None), slice(2, 18)), (slice(None), slice(None), slice(None), slice(30, 46))
+
+    def mse(u, v):
+        return float((u - v).pow(2).mean())
+
+    assert mse(fused[lhs], sa[lhs]) < 0.3 * mse(fused[lhs], sb[lhs])
+    assert mse(fused[rhs], sb[rhs]) < 0.3 * mse(fused[rhs], sa[rhs])
+
+
+def test_uncovered_region_and_strength_zero_give_the_identity_branch(net):
+    x = _x()
+    with torch.no_grad():
+        identity = net.reconstruct(x)
+        zero = stylebank_forward(net, x, ["a", "b"], strength=0.0)
+        uncovered = stylebank_forward(net, x, ["a"], masks=[torch.zeros(1, 1, 32, 32)])
+        half = stylebank_forward(net, x, ["a"], strength=0.5)
+        full = stylebank_forward(net, x, ["a"])
+    assert torch.allclose(zero, identity, atol=1e-6)
+    assert torch.allclose(uncovered, identity, atol=1e-6)
+    assert 0 < float((half - identity).abs().mean()) < float((full - identity).abs().mean())
+
+
+def test_any_size_and_batches(net):
+    x = _x(37, 53, b=2)
+    with torch.no_grad():
+        out = stylebank_forward(net, x, ["c"])
+        tiny = stylebank_forward(net, _x(5, 7), ["c"])
+    assert out.shape == (2, 3, 37, 53) and tiny.shape == (1, 3, 5, 7)
+    assert torch.allclose(out[0], out[1], atol=1e-6)
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+
+
+def test_bad_fusion_arguments(net):
+    x = _x()
+    cases = [
+        (dict(styles=["zzz"]), "unknown style"),
+        (dict(styles=["a", "b"], weights=[1.0]), "one weight per style"),
+        (dict(styles=["a"], weights=[-1.0]), "≥ 0"),
+        (dict(styles=["a", "b"], masks=[torch.ones(1, 1, 32, 32)]), "one mask per style"),
+        (dict(styles=["a"], masks=[torch.ones(1, 1, 16, 32)]), "expected"),
+        (dict(styles=["a"], strength=1.5), "strength"),
+        (dict(styles=[]), "at least one style"),
+    ]
+    for kwargs, words in cases:
+        styles = kwargs.pop("styles")
+        with pytest.raises(InputError, match=words):
+            stylebank_forward(net, x, styles, **kwargs)
+
+
+def test_save_load_round_trip_is_exact(net, tmp_path):
+    save_model(net, tmp_path / "m", base_info={"steps": 0}, bank_info={"a": {"image": "a.png"}})
+    loaded, manifest = load_model(tmp_path / "m")
+    assert loaded.styles == ["a", "b", "c"] and manifest["styles"]["a"]["image"] == "a.png"
+    for (k1, v1), (k2, v2) in zip(net.state_dict().items(), loaded.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2)
+    only_b, _ = load_model(tmp_path / "m", styles=["b"])
+    assert only_b.styles == ["b"]
+    x = _x()
+    with torch.no_grad():
+        assert torch.equal(stylebank_forward(net, x, ["b"]), stylebank_forward(only_b, x, ["b"]))
+
+
+def test_corrupt_or_tampered_model_files_are_refused(net, tmp_path):
+    model = tmp_path / "m"
+    save_model(net, model)
+    bank = model / "banks" / "a.safetensors"
+    bank.write_bytes(bank.read_bytes()[:-10])
+    with pytest.raises(HashMismatchError, match="sha256"):
+        load_model(model, styles=["a"])
+    load_model(model, styles=["b"])  # other banks still load
+    manifest = read_manifest(model)
+    manifest["styles"]["a"]["sha256"] = ""  # no hash recorded: the truncated file itself must be caught
+    from core.stylebank.model import write_manifest
+
+    write_manifest(model, manifest)
+    with pytest.raises(ModelError, match="safetensors"):
+        load_model(model, styles=["a"])
+    (model / "model.toml").write_text("this is = = not toml")
+    with pytest.raises(ModelError, match="corrupt"):
+        load_model(model)
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    with pytest.raises(InputError, match="invalid style name"):
+        load_model(model.parent, styles=["../../x"])
+
+
+def test_manifest_cannot_point_a_bank_outside_its_folder(net, tmp_path):
+    model = tmp_path / "m"
+    save_model(net, model)
+    manifest = read_manifest(model)
+    manifest["styles"]["a"]["file"] = "../../../etc/passwd"
+    from core.stylebank.model import write_manifest
+
+    write_manifest(model, manifest)
+    with pytest.raises(ModelError, match="outside"):
+        load_model(model, styles=["a"])
+
+
+def test_style_specs_are_checked(tmp_path):
+    img = tmp_path / "s.png"
+    write_image(img, stripes((1, 0, 0), (0, 0, 1), 16))
+    assert parse_style_specs([f"red={img}"]) == {"red": img}
+    for spec, words in ((f"../../x={img}", "invalid style name"), ("nameonly", "NAME=IMAGE"),
+                        (f"a={tmp_path / 'missing.png'}", "does not exist")):
+        with pytest.raises(InputError, match=words):
+            parse_style_specs([spec])
+    with pytest.raises(InputError, match="twice"):
+        parse_style_specs([f"a={img}", f"a={img}"])
+
+
+@pytest.fixture()
+def content_dir(tmp_path):
+    folder = tmp_path / "content"
+    for i, name in enumerate(("astronaut", "coffee", "chelsea")):
+        write_image(folder / f"{i}.png", photo(name, 40))
+    return folder
+
+
+@pytest.fixture()
+def style_files(tmp_path):
+    a, b, c = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    write_image(a, stripes((0.9, 0.1, 0.1), (0.1, 0.1, 0.1), 32))
+    write_image(b, stripes((0.1, 0.2, 0.9), (1, 1, 1), 32, vertical=False))
+    write_image(c, stripes((0.1, 0.8, 0.1), (0.9, 0.9, 0.2), 32, period=4))
+    return a, b, c
+
+
+TINY = TrainConfig(size=16, batch_size=2, steps=6, t=2, ae_warmup=2, width=4, checkpoint_every=2, style_size=32)
+
+
+def test_training_resume_after_a_stop_matches_an_uninterrupted_run(encoder, content_dir, style_files, tmp_path):
+    styles = {"red": style_files[0], "blue": style_files[1]}
+    whole = train(content_dir, styles, tmp_path / "whole", encoder, config=TINY)
+    assert whole.steps_done == 8
+    first = train(content_dir, styles, tmp_path / "split", encoder, config=TrainConfig(**{**TINY.__dict__, "steps": 2}))
+    assert first.steps_done == 4
+    train(content_dir, styles, tmp_path / "split", encoder, config=TINY, resume=True)
+    a, _ = load_model(tmp_path / "whole")
+    b, _ = load_model(tmp_path / "split")
+    for (k, v1), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(v1, v2), k
+    log = [json.loads(line) for line in (tmp_path / "whole" / "train_log.jsonl").read_text().splitlines()]
+    assert {r["branch"] for r in log} == {"identity", "style"}
+    with pytest.raises(InputError, match="same --style"):
+        train(content_dir, {"red": style_files[0]}, tmp_path / "split", encoder, config=TINY, resume=True)
+
+
+def test_add_style_trains_only_the_new_bank(encoder, content_dir, style_files, tmp_path):
+    model = tmp_path / "m"
+    train(content_dir, {"red": style_files[0], "blue": style_files[1]}, model, encoder, config=TINY)
+    before = {p.relative_to(model): p.read_bytes() for p in model.rglob("*.safetensors")}
+    old, _ = load_model(model)
+    add_style(model, "green", style_files[2], content_dir, encoder,
+              config=TrainConfig(**{**TINY.__dict__, "steps": 3, "ae_warmup": 0}))
+    after = {p.relative_to(model): p.read_bytes() for p in model.rglob("*.safetensors")}
+    assert set(after) == set(before) | {Path("banks/green.safetensors")}
+    for path, data in before.items():
+        assert after[path] == data, f"{path} changed"  # base (E, D) and other banks bitwise unchanged
+    new, manifest = load_model(model)
+    assert new.styles == ["red", "blue", "green"] and manifest["styles"]["green"]["incremental"] is True
+    for (k, v1), v2 in zip(old.encoder.state_dict().items(), new.encoder.state_dict().values()):
+        assert torch.equal(v1, v2), k
+    with pytest.raises(InputError, match="already exists"):
+        add_style(model, "green", style_files[2], content_dir, encoder, config=TINY)
+    with pytest.raises(InputError, match="invalid style name"):
+        add_style(model, "../evil", style_files[2], content_dir, encoder, config=TINY)
+    assert (model / BASE_FILE).read_bytes() == before[Path(BASE_FILE)]
+
+
+def test_cli_stylebank_contract(net, tmp_path, capsys):
+    from core.cli.main import main
+
+    model = tmp_path / "m"
+    save_model(net, model)
+    content = tmp_path / "photo.png"
+    write_image(content, photo("coffee", 40))
+    out = tmp_path / "out.png"
+    base = ["stylize", str(content), "-o", str(out), "--method", "stylebank", "--model", str(model), "--quiet"]
+    assert main(base + ["--style", "a", "--style", "b", "--style-weights", "3", "1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["weights"] == [0.75, 0.25] and report["styles"] == ["a", "b"] and out.exists()
+    out.unlink()
+    mask = tmp_path / "mask.png"
+    write_image(mask, torch.ones(1, 3, 10, 10))
+    bank = model / "banks" / "c.safetensors"
+    bank.write_bytes(b"garbage")
+    cases = [
+        (["--style", "zzz"], "unknown style"),
+        (["--style", "a", "--style-weights", "1", "2"], "one weight per style"),
+        (["--style", "a", "--style", "b", "--mask", str(mask)], "one mask per style"),
+        (["--style", "a", "--mask", str(mask)], "masks must match"),
+        (["--style", "c"], "sha256"),
+        (["--style", "../../x"], "invalid style name"),
+        ([], "needs at least one --style"),
+        (["--style", "a", "--strength", "2"], "strength"),
+    ]
+    for extra, words in cases:
+        code = main(base + extra)
+        err = capsys.readouterr().err
+        assert code != 0 and err.startswith("error: ") and words in err and len(err.strip().splitlines()) == 1, err
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    code = main(["stylize", str(content), str(mask), "-o", str(out), "--method", "stylebank", "--style", "a",
+                 "--model", str(model), "--quiet"])
+    assert code != 0 and "style names" in capsys.readouterr().err
