@@ -179,8 +179,8 @@ def read_depth(path: Path):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.flow import exr_depth_pass
-    from ..core.io.images import read_exr_channels
+    from ..core.video.render_passes import exr_depth_pass
+    from ..core.io.exr import read_exr_channels
 
     channels = read_exr_channels(path)
     value = _first_channel(channels, ("R", "Y", "Z", "V"))
@@ -202,7 +202,7 @@ def read_mask(path: Path, size: tuple[int, int]):
     import torch
 
     from ..core.foundation.errors import InputError
-    from ..core.io.images import read_exr_channels
+    from ..core.io.exr import read_exr_channels
     from ..core.imaging.resize import resize
 
     channels = read_exr_channels(path)
@@ -219,8 +219,8 @@ def read_vectors(path: Path):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.flow import exr_vector_pass
-    from ..core.io.images import read_exr_channels
+    from ..core.video.render_passes import exr_vector_pass
+    from ..core.io.exr import read_exr_channels
 
     try:
         vectors = exr_vector_pass(read_exr_channels(path))

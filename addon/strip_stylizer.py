@@ -137,7 +137,7 @@ class _Frames:
             raise SettingsError(f"{where}: no visible frames (its offsets hide all of its content)")
         self.video = None
         if plan.kind == "movie":
-            from ..core.io.sequences import VideoSource
+            from ..core.io.video_files import VideoSource
 
             if plan.movie is None or not plan.movie.is_file():
                 raise SettingsError(f"{where}: its movie file {plan.movie} does not exist")
@@ -219,8 +219,8 @@ def _read_motion(path: Path | None):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.flow import exr_depth_pass, exr_vector_pass
-    from ..core.io.images import read_exr_channels
+    from ..core.video.render_passes import exr_depth_pass, exr_vector_pass
+    from ..core.io.exr import read_exr_channels
 
     channels = read_exr_channels(path)
     try:

@@ -635,7 +635,7 @@ def make_figure(run_dir: Path, path: Path, cell: int = 256) -> None:
     import torch
 
     from core.io.images import read_image
-    from core.analogy.patchmatch import nnf_to_color
+    from core.analogy.nnf import nnf_to_color
     from core.imaging.resize import resize
 
     imgs = {k: read_image(run_dir / f"{k}.png").srgb() for k in ("A", "B_prime", "A_prime", "B")}

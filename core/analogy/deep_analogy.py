@@ -13,13 +13,13 @@ Levels and layers (the same names exist in VGG16 — the default encoder — and
 The sub-network that maps level ``L−1`` to level ``L`` (used by the deconvolution) is every
 layer after ``relu{L−1}_1`` up to ``relu{L}_1``: for VGG16 e.g. relu4_1 → relu5_1 is
 ``conv4_2 relu conv4_3 relu pool4 conv5_1 relu``; VGG19 has one more conv+relu in blocks 3–4
-(``conv{b}_4``). It is run by :func:`forward_between`, which walks the encoder's own layers.
+(``conv{b}_4``). It is run by :func:`~core.analogy.deconvolution.forward_between`, which walks the encoder's own layers.
 
 Algorithm (Liao et al. 2017, §4):
 
 1. ``F_A^L``, ``F_B′^L`` from one encoder pass each; ``F_A′^5 = F_A^5``, ``F_B^5 = F_B′^5``.
 2. At each level, from coarse to fine: PatchMatch ``φ_a→b`` with the two-pair distance on
-   (A, A′) vs (B′, B), and ``φ_b→a`` symmetrically (:func:`core.patchmatch.patchmatch`),
+   (A, A′) vs (B′, B), and ``φ_b→a`` symmetrically (:func:`core.analogy.patchmatch.patchmatch`),
    initialised with the upsampled fields of the level above (random at level 5).
 3. Going down to ``L−1``: the warped target ``R = F_B′^L ∘ φ_a→b`` (patch voting) is
    deconvolved: ``R′ = argmin_x ‖CNN_{L−1→L}(x) − R‖²`` by L-BFGS, started from the warped
@@ -28,7 +28,7 @@ Algorithm (Liao et al. 2017, §4):
    ``F_B^{L−1}`` is built the same way from ``F_A^L ∘ φ_b→a`` and ``F_B′^{L−1}``'s response.
 4. Pixels: ``A′ = vote(B′, φ_a→b^1)``, ``B = vote(A, φ_b→a^1)`` — relu1_1 has the image's
    resolution, so the finest field is already per pixel.
-5. Optional photo refinement (:func:`guided_filter`): A′ replaced by a local affine colour
+5. Optional photo refinement (:func:`~core.analogy.refine.guided_filter`): A′ replaced by a local affine colour
    transform of A fitted to A′ (colour guided filter, guide A), which keeps A's exact edges and
    takes A′'s colours — meant for photo-to-photo transfer where voting blurs or distorts
    structure. B is refined the same way with guide B′.
@@ -49,13 +49,15 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn import functional as F
 
 from ..foundation.errors import InputError
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, size_for_long_side
 from ..nn.vgg import MultiLayerEncoder
-from .patchmatch import patchmatch, upsample_nnf, vote
+from .deconvolution import deconvolve
+from .nnf import upsample_nnf, vote
+from .patchmatch import patchmatch
+from .refine import guided_filter
 
 __all__ = [
     "LAYERS",
@@ -64,10 +66,6 @@ __all__ = [
     "AnalogyResult",
     "check_analogy_size",
     "deep_image_analogy",
-    "deconvolve",
-    "lbfgs",
-    "forward_between",
-    "guided_filter",
     "min_side",
     "response_map",
 ]
@@ -196,166 +194,6 @@ def check_analogy_size(hw: tuple[int, int], levels: int = 5, name: str = "image"
         raise InputError(f"{name} is {w}×{h} px at the working size; the limit is {MAX_SIDE} px (use --size)")
 
 
-# --------------------------------------------------------------------------------------------
-# Encoder pieces
-# --------------------------------------------------------------------------------------------
-
-
-def forward_between(encoder: MultiLayerEncoder, x: torch.Tensor, start: str, end: str) -> torch.Tensor:
-    """Run the encoder's layers after ``start`` up to and including ``end`` on ``x``.
-
-    ``x`` is an activation of layer ``start`` (e.g. relu4_1 features); the result equals the
-    encoder's ``end`` activation when ``x`` is the true ``start`` activation.
-
-    Raises:
-        InputError: Unknown layers, or ``end`` does not come after ``start``.
-    """
-    names = encoder.names
-    encoder.check_layers([start, end])
-    i, j = names.index(start), names.index(end)
-    if j <= i:
-        raise InputError(f"{end} does not come after {start} in {encoder.architecture}")
-    h = x
-    for name in names[i + 1 : j + 1]:
-        if name.startswith("conv"):
-            h = encoder.convs[name](h)
-        elif name.startswith("relu"):
-            h = F.relu(h)
-        elif encoder.pooling == "max":
-            h = F.max_pool2d(h, 2, 2, ceil_mode=encoder.pool_ceil_mode)
-        else:
-            h = F.avg_pool2d(h, 2, 2, ceil_mode=encoder.pool_ceil_mode)
-    return h
-
-
-def deconvolve(
-    encoder: MultiLayerEncoder,
-    target: torch.Tensor,
-    init: torch.Tensor,
-    start: str,
-    end: str,
-    *,
-    iterations: int,
-    history: int = 5,
-    on_eval=None,
-) -> torch.Tensor:
-    """Features at ``start`` whose forward pass to ``end`` reproduces ``target`` (L-BFGS).
-
-    Minimises ``f(x) = ½‖forward_between(x, start → end) − target‖²`` from ``x = init`` with
-    :func:`lbfgs`. The result is not clamped to ≥ 0: the optimum usually has small negative
-    entries, and clamping them away would undo much of the fit (measured: relative residual
-    0.06 unclamped vs 0.23 clamped after 32 iterations at relu4_1 → relu5_1).
-
-    Args:
-        encoder: The encoder whose sub-network is inverted.
-        target: ``(1, C_end, h, w)`` activation to reproduce.
-        init: ``(1, C_start, H, W)`` starting point.
-        start, end: Layer names.
-        iterations: L-BFGS iterations; 0 returns ``init``.
-        history: L-BFGS history size.
-        on_eval: Called with the loss after every function evaluation (may raise to cancel).
-
-    Returns:
-        ``(1, C_start, H, W)`` float32, detached.
-    """
-    x0 = init.detach().float()
-    if iterations <= 0:
-        return x0.clone()
-    target = target.detach().float()
-
-    def residual(x: torch.Tensor) -> torch.Tensor:
-        return forward_between(encoder, x, start, end) - target
-
-    def value_and_grad(x: torch.Tensor) -> tuple[float, torch.Tensor]:
-        with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            loss = 0.5 * residual(x).pow(2).sum()
-            (grad,) = torch.autograd.grad(loss, x)
-        value = float(loss.detach())
-        if on_eval is not None:
-            on_eval(value)
-        return value, grad
-
-    def curvature(x: torch.Tensor, d: torch.Tensor) -> float:
-        """``‖J d‖²`` by a forward finite difference (the sub-network is piecewise linear)."""
-        with torch.no_grad():
-            eps = 1e-2 * float(x.norm().clamp_min(1e-12) / d.norm().clamp_min(1e-12))
-            jd = (residual(x + eps * d) - residual(x)) / eps
-            return float(jd.double().pow(2).sum())
-
-    return lbfgs(value_and_grad, x0, iterations=iterations, history=history, curvature=curvature)
-
-
-def lbfgs(value_and_grad, x0: torch.Tensor, *, iterations: int, history: int = 5, curvature=None) -> torch.Tensor:
-    """Minimise a smooth function with limited-memory BFGS (Nocedal & Wright 2006, alg. 7.4–7.5).
-
-    The first step is the exact steepest-descent step of the local quadratic model,
-    ``|g|² / ‖J g‖²`` (from ``curvature``), instead of a blind small step; later steps start at
-    ``t = 1`` with the usual ``sᵀy / yᵀy`` scaling and backtrack (Armijo, quadratic
-    interpolation, at most 4 times) when the value does not decrease enough. Usually one
-    evaluation per iteration.
-
-    Args:
-        value_and_grad: ``x → (f(x), ∇f(x))``.
-        x0: Starting point.
-        iterations: Number of iterations.
-        history: Number of ``(s, y)`` pairs kept.
-        curvature: ``(x, d) → ‖J d‖²`` for the first step (Gauss-Newton curvature); ``None``
-            → a step of ``0.01·|x|/|g|``.
-
-    Returns:
-        The final point.
-    """
-    x = x0.clone()
-    fx, g = value_and_grad(x)
-    pairs: list[tuple[torch.Tensor, torch.Tensor, float]] = []
-    for _ in range(iterations):
-        q = g.clone()
-        coeffs = []
-        for s, y, rho in reversed(pairs):
-            a = rho * float((s * q).sum())
-            q.add_(y, alpha=-a)
-            coeffs.append(a)
-        if pairs:
-            s, y, _ = pairs[-1]
-            q.mul_(float((s * y).sum()) / float((y * y).sum()))
-            for (s, y, rho), a in zip(pairs, reversed(coeffs)):
-                b = rho * float((y * q).sum())
-                q.add_(s, alpha=a - b)
-        else:
-            gg = float(g.double().pow(2).sum())
-            jj = curvature(x, g) if curvature is not None else 0.0
-            step = gg / jj if jj > 0 else 0.01 * float(x.norm().clamp_min(1e-12) / g.norm().clamp_min(1e-12))
-            q.mul_(step)
-        d = q.neg_()
-        slope = float((g * d).sum())
-        if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
-            pairs.clear()
-            d = -g
-            slope = float((g * d).sum())
-            if slope >= 0:
-                break
-        t = 1.0
-        for _ls in range(5):
-            x_new = x + t * d
-            f_new, g_new = value_and_grad(x_new)
-            if f_new <= fx + 1e-4 * t * slope:
-                break
-            denom = 2.0 * (f_new - fx - t * slope)
-            t_q = -slope * t * t / denom if denom > 0 else 0.5 * t
-            t = min(max(t_q, 0.1 * t), 0.5 * t)
-        else:
-            break  # no decrease found: keep x
-        s, y = x_new - x, g_new - g
-        sy = float((s * y).sum())
-        if sy > 1e-12 * float(s.norm() * y.norm()):
-            pairs.append((s, y, 1.0 / sy))
-            if len(pairs) > history:
-                pairs.pop(0)
-        x, fx, g = x_new, f_new, g_new
-    return x
-
-
 def response_map(features: torch.Tensor, kappa: float = 300.0, tau: float = 0.05) -> torch.Tensor:
     """Normalised neuron response ``M = sigmoid(κ(|F|²/max|F|² − τ))`` (Liao et al. 2017, eq. 5).
 
@@ -365,55 +203,6 @@ def response_map(features: torch.Tensor, kappa: float = 300.0, tau: float = 0.05
     sq = features.float().pow(2).sum(1, keepdim=True)
     sq = sq / sq.amax().clamp_min(1e-12)
     return torch.sigmoid(kappa * (sq - tau))
-
-
-# --------------------------------------------------------------------------------------------
-# Photo refinement
-# --------------------------------------------------------------------------------------------
-
-
-def _box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a ``(2r+1)²`` window, normalised by the number of pixels inside the image."""
-    return F.avg_pool2d(x, 2 * r + 1, 1, r, count_include_pad=False)
-
-
-def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int, eps: float) -> torch.Tensor:
-    """Colour guided filter: a per-window affine map of ``guide``'s colours fitted to ``src``.
-
-    For each window ``ω`` the output is ``a_ω·I + b_ω`` with the ``3 × 3`` matrix ``a`` and
-    offset ``b`` minimising ``Σ_ω ‖a·I + b − p‖² + ε‖a‖²``; coefficients are averaged over the
-    windows covering a pixel (He et al. 2013, eq. 19–21).
-
-    Args:
-        guide: ``(1, 3, H, W)`` guidance image ``I``.
-        src: ``(1, C, H, W)`` image ``p`` to transfer.
-        radius: Window radius in px.
-        eps: Regularisation.
-
-    Returns:
-        ``(1, C, H, W)``.
-    """
-    if guide.shape[-2:] != src.shape[-2:] or guide.shape[:2] != (1, 3):
-        raise InputError(f"guide must be (1, 3, H, W) with src's size, got {tuple(guide.shape)} and {tuple(src.shape)}")
-    i = guide.double()
-    p = src.double()
-    mean_i = _box(i, radius)  # (1, 3, H, W)
-    mean_p = _box(p, radius)  # (1, C, H, W)
-    c = p.shape[1]
-    # covariance of the guide, (H, W, 3, 3)
-    ii = torch.stack([_box(i[:, a : a + 1] * i, radius)[0] for a in range(3)], 0)  # (3, 3, H, W)
-    cov = ii - mean_i[0][:, None] * mean_i[0][None, :]
-    cov = cov.permute(2, 3, 0, 1) + eps * torch.eye(3, dtype=cov.dtype, device=cov.device)
-    # cross-covariance guide/src, (H, W, 3, C)
-    ip = torch.stack([_box(i[:, a : a + 1] * p, radius)[0] for a in range(3)], 0)  # (3, C, H, W)
-    cross = (ip - mean_i[0][:, None] * mean_p[0][None, :]).permute(2, 3, 0, 1)
-    a = torch.linalg.solve(cov, cross)  # (H, W, 3, C)
-    b = mean_p[0].permute(1, 2, 0) - (a * mean_i[0].permute(1, 2, 0)[..., None]).sum(-2)  # (H, W, C)
-    a_map = a.reshape(*a.shape[:2], 3 * c).permute(2, 0, 1)[None]
-    mean_a = _box(a_map, radius)[0].permute(1, 2, 0).reshape(*a.shape)
-    mean_b = _box(b.permute(2, 0, 1)[None], radius)[0].permute(1, 2, 0)
-    q = (mean_a * i[0].permute(1, 2, 0)[..., None]).sum(-2) + mean_b
-    return q.permute(2, 0, 1)[None].to(src.dtype)
 
 
 # --------------------------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def _read_all(folder: Path) -> list[torch.Tensor]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns an exit code."""
-    parser = argparse.ArgumentParser(prog="python -m core.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m core.cli.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
     parser.add_argument("--size", type=int, default=384, help="Gatys still: long side")
     parser.add_argument("--iterations", type=int, default=150, help="Gatys still: iterations")

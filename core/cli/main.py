@@ -266,7 +266,7 @@ def _cmd_analogy(args: argparse.Namespace) -> int:
     import torch
 
     from ..analogy.deep_analogy import AnalogyConfig, check_analogy_size, deep_image_analogy
-    from ..analogy.patchmatch import nnf_to_color
+    from ..analogy.nnf import nnf_to_color
     from ..foundation.device import resolve_device
     from ..foundation.errors import InputError, OutputError
     from ..imaging.resize import size_for_long_side

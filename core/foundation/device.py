@@ -1,7 +1,7 @@
 """Device policy: CUDA when available, else CPU; an explicit ``--device`` overrides.
 
 On CUDA the encoder runs under autocast (bfloat16 where the GPU supports it, else float16);
-Gram matrices and losses are always computed in float32 (see :mod:`core.losses`), which keeps the
+Gram matrices and losses are always computed in float32 (see :mod:`core.nn.losses`), which keeps the
 optimisation numerically safe. Results on CPU and CUDA agree within the tolerance documented in
 ``docs/devices.md``.
 """

@@ -1,7 +1,7 @@
 """Progress reporting with cancellation for long algorithms.
 
 A progress callback receives a :class:`ProgressEvent` after each unit of work and may return
-``False`` to stop; the algorithm then raises :class:`~core.errors.Cancelled` and writes nothing.
+``False`` to stop; the algorithm then raises :class:`~core.foundation.errors.Cancelled` and writes nothing.
 The CLI turns events into a tqdm bar; the Blender add-on into its progress UI.
 """
 

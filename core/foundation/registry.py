@@ -2,7 +2,7 @@
 
 Every known weight file is listed there with its sha256 (or the publisher's short digest), size,
 format, source and licence. :func:`verify_file` checks a file against its entry before anything
-reads it; a mismatch raises :class:`~core.errors.HashMismatchError`.
+reads it; a mismatch raises :class:`~core.foundation.errors.HashMismatchError`.
 """
 
 from __future__ import annotations

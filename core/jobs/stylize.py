@@ -1,4 +1,4 @@
-"""Run a :class:`~core.requests.StylizeRequest`: read, check, stylise, write atomically.
+"""Run a :class:`~core.requests.video.StylizeRequest`: read, check, stylise, write atomically.
 
 Every check that can fail on the user's input runs before any heavy work, and the output file
 appears only when the whole job succeeded (temp file + rename), so a failed or cancelled job

@@ -1,7 +1,7 @@
 """Multi-layer VGG encoder: one forward pass serves every loss.
 
 The encoder takes RGB pixels in [0, 1] (display sRGB), applies its weights' own preprocessing
-(:class:`~core.encoder_weights.Preprocessing`) and returns the activations of every requested layer
+(:class:`~core.nn.encoder_weights.Preprocessing`) and returns the activations of every requested layer
 from a single pass, stopping at the deepest one needed.
 
 Layer names follow the usual convention: ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}``.
@@ -149,7 +149,7 @@ def get_encoder(
 
     Raises:
         WeightsNotFoundError, HashMismatchError, ModelError: see
-            :func:`core.encoder_weights.load_encoder_weights`.
+            :func:`core.nn.encoder_weights.load_encoder_weights`.
     """
     found, _ = find_encoder_weights(weights_path)  # resolved now, so a changed source is seen
     return _cached_encoder(str(found), found.stat().st_mtime_ns, pooling, str(torch.device(device)))

@@ -75,7 +75,7 @@ def stylebank_features(
 ) -> tuple[torch.Tensor, tuple[int, int]]:
     """The fused, strength-blended features the decoder turns into the stylised image.
 
-    Video propagation works on these (``core.video`` warps the previous frame's features); a still
+    Video propagation works on these (``core.video.online`` warps the previous frame's features); a still
     image goes straight on to :func:`stylebank_decode`.
 
     Args:

@@ -1,6 +1,6 @@
 """Run a StyleBank model on an image: device placement, precision, timing.
 
-The maths (fusion, strength, padding) is in :mod:`core.stylebank_fusion`; this module adds what a
+The maths (fusion, strength, padding) is in :mod:`core.stylebank.fusion`; this module adds what a
 front end needs: no-grad evaluation, reduced precision on CUDA (autocast, bf16 where supported),
 the result back on the CPU in float32, and the time it took.
 """
@@ -43,7 +43,7 @@ def stylize_stylebank(
     strength: float = 1.0,
     device: torch.device | str | None = None,
 ) -> StyleBankResult:
-    """Stylise ``image`` with one style or a fusion (see :func:`core.stylebank_fusion.stylebank_forward`).
+    """Stylise ``image`` with one style or a fusion (see :func:`core.stylebank.fusion.stylebank_forward`).
 
     Args:
         net: Loaded network.
@@ -55,7 +55,7 @@ def stylize_stylebank(
         device: Where to compute; the network's device when omitted.
 
     Raises:
-        InputError: See :func:`core.stylebank_fusion.stylebank_forward`.
+        InputError: See :func:`core.stylebank.fusion.stylebank_forward`.
     """
     device = torch.device(device) if device is not None else next(net.parameters()).device
     net = net.to(device).eval()

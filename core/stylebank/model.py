@@ -27,7 +27,7 @@ from ..foundation.errors import HashMismatchError, InputError, ModelError
 from ..foundation.registry import VENDORED_DIR, sha256_of, vendored_entry, verify_file
 from .net import StyleBankNet
 
-#: ``stylebank/2``: the lean architecture of :mod:`core.stylebank_net` (1/8 bottleneck, pixel-shuffle
+#: ``stylebank/2``: the lean architecture of :mod:`core.stylebank.net` (1/8 bottleneck, pixel-shuffle
 #: output). ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error.
 FORMAT = "stylebank/2"
 MANIFEST = "model.toml"

@@ -13,7 +13,7 @@ Only the previous frame is needed (online), so memory is constant over the clip.
 
 * Flow: OpenCV DIS on the input frames (forward and backward, confidence from their consistency
   and from motion boundaries), or Blender's Vector pass (exact for rendered animation; the Depth
-  pass marks occlusion). See :mod:`core.flow`.
+  pass marks occlusion). See :mod:`core.video.flow`.
 * StyleBank: the blend happens on the decoder's input features (the paper's choice), on the output
   image, or both (``blend``). Measured on ``cutBunny.mp4`` (``bench/video.py``, ``docs/video.md``).
 * Gatys: every frame after the first starts from the warped previous result and adds a temporal
@@ -47,10 +47,14 @@ from ..foundation.device import autocast_context, resolve_device
 from ..foundation.errors import Cancelled, InputError, OutputError
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, size_for_long_side
-from ..io.images import ImageData, read_exr_channels
-from ..io.sequences import FrameInfo, FrameSource, open_frames, open_sink, remove_stale_temporaries
+from ..io.frame_names import FrameInfo
+from ..io.frame_sinks import remove_stale_temporaries
+from ..io.frame_sources import FrameSource
+from ..io.images import ImageData
+from ..io.sequences import open_frames, open_sink
 from ..requests.video import VideoRequest
 from . import flow as flowlib
+from .render_passes import VectorFrames
 from .temporal_metrics import WarpingErrorMeter
 
 METHODS = ("stylebank", "gatys", "analogy")
@@ -145,57 +149,6 @@ def _fingerprint(request: VideoRequest) -> dict:
 # --------------------------------------------------------------------------------------------
 # Renderer vectors
 # --------------------------------------------------------------------------------------------
-
-
-class VectorFrames:
-    """Blender Vector (and optional Depth) passes, one EXR per frame, matched by frame number.
-
-    Channel names accepted: a ``Vector`` layer (``ViewLayer.Vector.X``…, ``Vector.X``…) or plain
-    ``X, Y, Z, W`` (a File Output slot); depth from a ``Depth`` layer (``….Depth.Z``, ``Depth.V``…).
-    """
-
-    def __init__(self, folder: Path) -> None:
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise InputError(f"vectors folder {folder} does not exist")
-        self.folder = folder
-        self.by_number: dict[int, Path] = {}
-        for p in sorted(folder.iterdir()):
-            if p.suffix.lower() != ".exr":
-                continue
-            digits = "".join(ch if ch.isdigit() else " " for ch in p.stem).split()
-            if digits:
-                self.by_number.setdefault(int(digits[-1]), p)
-
-    def check(self, frames: list[FrameInfo]) -> None:
-        """Every frame after the first needs its vectors.
-
-        Raises:
-            InputError: Listing the frame numbers without a vectors file.
-        """
-        missing = [f.number for f in frames[1:] if f.number not in self.by_number]
-        if missing:
-            from ..io.sequences import format_ranges
-
-            raise InputError(f"no Vector-pass EXR for frame(s) {format_ranges(missing)} in {self.folder}")
-
-    def read(self, number: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """``(vector (H, W, 4), depth (H, W) or None)`` of one frame.
-
-        Raises:
-            InputError: No vector channels in the file.
-        """
-        path = self.by_number[number]
-        channels = read_exr_channels(path)
-        try:
-            vec = flowlib.exr_vector_pass(channels)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        try:
-            depth = flowlib.exr_depth_pass(channels)
-        except InputError:
-            depth = None
-        return vec, depth
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,7 +459,7 @@ class OnlineStylizer:
             masks: Optional region masks ``(1, 1, H, W)``, one per style (region-wise fusion for
                 StyleBank, guided Gram for Gatys).
             progress: Gatys reports its iterations here; returning ``False`` cancels
-                (:class:`~core.errors.Cancelled`, the state is left as it was).
+                (:class:`~core.foundation.errors.Cancelled`, the state is left as it was).
 
         Returns:
             ``(output (1, 3, H, W) in [0, 1] on the CPU, state)``; ``state["features"]`` is what

@@ -7,7 +7,7 @@ For outputs ``O_1 … O_T`` of inputs ``I_1 … I_T``::
 
 ``F_{t→t−1}`` is the optical flow from frame ``t`` to ``t−1`` estimated on the **input** frames
 (DIS here, FlowNet2 in the paper), and ``M_t`` the binary non-occlusion mask from the
-forward–backward consistency of the input flows (:func:`core.flow.confidence` with
+forward–backward consistency of the input flows (:func:`core.video.flow.confidence` with
 ``soft=False``). ``‖·‖²`` is the squared difference **summed over the three channels** of a
 pixel; with outputs in display sRGB ``[0, 1]`` the value is in ``(sRGB units)²`` per pixel and
 lies in ``[0, 3]`` (lower is more stable; compare only values computed with the same flow
@@ -91,10 +91,10 @@ class WarpingErrorMeter:
                 float or torch ``(1, 3, H, W)`` / ``(3, H, W)``.
             input_t: Input frame ``t``, same layouts and size.
             flow: Optional ``flow_t_to_prev`` (e.g. from Blender's Vector pass via
-                :func:`core.flow.vectors_to_flow`) to use instead of estimating one on the
+                :func:`core.video.render_passes.vectors_to_flow`) to use instead of estimating one on the
                 inputs.
             mask: Optional weights ``M_t`` in ``[0, 1]`` (e.g. from
-                :func:`core.flow.vector_confidence`); only with ``flow``. Without it, pixels
+                :func:`core.video.flow.vector_confidence`); only with ``flow``. Without it, pixels
                 whose ``p + flow(p)`` lies inside the frame get 1, the others 0.
 
         Returns:

@@ -169,9 +169,9 @@ def test_replace_render_output_writes_the_stylised_frames_in_the_users_format(tm
 def test_colour_pipeline_uses_the_scene_view_transform(tmp_path: Path) -> None:
     checks, _ = run_checks("colour", tmp_path)
     results = checks["colorspaces"][1]
-    from core.io.images import _decode_exr  # noqa: PLC0415 - raw values, NaN kept
+    from core.io.exr import decode_exr  # noqa: PLC0415 - raw values, NaN kept
 
-    linear, _ = _decode_exr(tmp_path / "colour" / "linear.exr")
+    linear, _ = decode_exr(tmp_path / "colour" / "linear.exr")
     standard = _srgb(results["Standard"]["png"])
     assert np.isfinite(standard).all()
     import torch  # noqa: PLC0415
@@ -195,7 +195,7 @@ def test_fusion_masks_choose_the_style_per_region(tmp_path: Path, model: Path) -
     paths = checks["paths"][1]
     import cv2  # noqa: PLC0415
 
-    from core.io.images import read_exr_channels  # noqa: PLC0415
+    from core.io.exr import read_exr_channels  # noqa: PLC0415
 
     mask = (read_exr_channels(paths["mask"])["R"] > 0.5).astype(np.uint8)
     assert abs(mask[:, :64].mean() - 1.0) < 0.05 and mask[:, 64:].mean() < 0.05  # the left half

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from core.requests.video import VideoRequest
-from core.io.sequences import VideoSource
+from core.io.video_files import VideoSource
 from core.video.online import run_video
 from tests.reliability.helpers import make_model, pan_frame, rss_mb, temporaries
 

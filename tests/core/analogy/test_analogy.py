@@ -9,27 +9,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from core.analogy.deep_analogy import (
-    AnalogyConfig,
-    check_analogy_size,
-    deconvolve,
-    deep_image_analogy,
-    forward_between,
-    guided_filter,
-    response_map,
-)
+from core.analogy.deconvolution import deconvolve, forward_between
+from core.analogy.deep_analogy import AnalogyConfig, check_analogy_size, deep_image_analogy, response_map
 from core.cli.main import main
 from core.foundation.errors import Cancelled, InputError
 from core.io.images import read_image, write_image
-from core.analogy.patchmatch import (
-    brute_force_nnf,
-    identity_nnf,
-    nnf_distance,
-    nnf_to_color,
-    patchmatch,
-    upsample_nnf,
-    vote,
-)
+from core.analogy.nnf import nnf_to_color, upsample_nnf, vote
+from core.analogy.patch_space import nnf_distance
+from core.analogy.patchmatch import brute_force_nnf, identity_nnf, patchmatch
+from core.analogy.refine import guided_filter
 from tests.conftest import photo
 
 #: Few iterations everywhere: the end-to-end tests check plumbing and invariants, not quality.

@@ -12,16 +12,9 @@ import torch
 
 from core.foundation.errors import ImageReadError, InputError, OutputError
 from core.io.images import read_image, write_image
-from core.io.sequences import (
-    VIDEO_CODECS,
-    VIDEO_EXTENSIONS,
-    FrameInfo,
-    FramePattern,
-    format_ranges,
-    open_frames,
-    open_sink,
-    parse_pattern,
-)
+from core.io.frame_names import FrameInfo, FramePattern, format_ranges, parse_pattern
+from core.io.sequences import open_frames, open_sink
+from core.io.video_files import VIDEO_CODECS, VIDEO_EXTENSIONS
 
 H, W = 24, 32
 

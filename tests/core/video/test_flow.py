@@ -8,18 +8,8 @@ import pytest
 import torch
 
 from core.foundation.errors import InputError
-from core.video.flow import (
-    DIS_PRESETS,
-    DISFlow,
-    confidence,
-    depth_occlusion,
-    exr_depth_pass,
-    exr_vector_pass,
-    to_gray_u8,
-    vector_confidence,
-    vectors_to_flow,
-    warp,
-)
+from core.video.flow import DIS_PRESETS, DISFlow, confidence, depth_occlusion, to_gray_u8, vector_confidence, warp
+from core.video.render_passes import exr_depth_pass, exr_vector_pass, vectors_to_flow
 from tests.conftest import photo
 
 BORDER = 8  # pixels ignored at each side when comparing warps

@@ -6,7 +6,7 @@ unit, so every motion is a whole number of pixels. The cube is keyed linearly at
 ``(x, y) = (-2, -1), (0, 0), (1, 0)`` on frames 1, 2, 3: from frame 1 to 2 it moves 20 px right
 and 10 px up the image, from 2 to 3 another 10 px right. Frames 1-3 are rendered to multilayer
 EXRs (Combined, Vector, Depth) in a subprocess (``bpy`` can hang at interpreter exit), then read
-with :func:`core.io.images.read_exr_channels` and checked here.
+with :func:`core.io.exr.read_exr_channels` and checked here.
 """
 
 from __future__ import annotations
@@ -21,15 +21,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.video.flow import (
-    depth_occlusion,
-    exr_depth_pass,
-    exr_vector_pass,
-    vector_confidence,
-    vectors_to_flow,
-    warp,
-)
-from core.io.images import read_exr_channels
+from core.io.exr import read_exr_channels
+from core.video.flow import depth_occlusion, vector_confidence, warp
+from core.video.render_passes import exr_depth_pass, exr_vector_pass, vectors_to_flow
 
 pytestmark = pytest.mark.blender
 
