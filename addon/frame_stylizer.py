@@ -14,8 +14,9 @@ The previous frame's vectors and depth are kept from the previous call, so each 
 are read once. A frame that does not follow the previous one (a single F12, a jump, a frame step
 above 1) starts fresh.
 
-Core is imported when a stylizer is made, never at import: this module is imported while the
-add-on registers, and Blender's Python may have no PyTorch.
+Only core's torch-free modules (errors, request settings) are imported at import: this module is
+imported while the add-on registers, and Blender's Python may have no PyTorch. The rest of core is
+imported when a stylizer is made.
 """
 
 from __future__ import annotations
@@ -26,12 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-METHODS = ("stylebank", "gatys", "analogy")
-PRESERVE_COLOR = ("none", "luminance", "histogram")
-
-
-class SettingsError(ValueError):
-    """A node's settings cannot work (no style chosen, no style image, …); one sentence for the user."""
+from ..core.foundation.errors import SettingsError
+from ..core.requests.gatys import COLOR_MODES
+from ..core.requests.video import METHODS, MIN_SIZE
 
 
 @dataclass(frozen=True)
@@ -90,7 +88,7 @@ class NodeSettings:
         where = f"{self.kind} '{self.node}'"
         if self.method not in METHODS:
             raise SettingsError(f"{where}: unknown method {self.method!r}")
-        if self.preserve_color not in PRESERVE_COLOR:
+        if self.preserve_color not in COLOR_MODES:
             raise SettingsError(f"{where}: unknown colour preservation {self.preserve_color!r}")
         if self.method == "stylebank":
             if not self.style_names or any(not name for name in self.style_names):
@@ -112,8 +110,8 @@ class NodeSettings:
             raise SettingsError(f"{where}: strength must be in [0, 1], got {self.strength}")
         if not 0.0 <= self.keep <= 1.0:
             raise SettingsError(f"{where}: coherence keep must be in [0, 1], got {self.keep}")
-        if self.size is not None and self.size < 16:
-            raise SettingsError(f"{where}: size must be at least 16 px (0 = render size), got {self.size}")
+        if self.size is not None and self.size < MIN_SIZE:
+            raise SettingsError(f"{where}: size must be at least {MIN_SIZE} px (0 = render size), got {self.size}")
         if self.masks and self.method != "stylebank":
             raise SettingsError(f"{where}: region masks need the StyleBank method")
 
@@ -179,8 +177,8 @@ def read_depth(path: Path):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.render_passes import exr_depth_pass
     from ..core.io.exr import read_exr_channels
+    from ..core.video.render_passes import exr_depth_pass
 
     channels = read_exr_channels(path)
     value = _first_channel(channels, ("R", "Y", "Z", "V"))
@@ -202,8 +200,8 @@ def read_mask(path: Path, size: tuple[int, int]):
     import torch
 
     from ..core.foundation.errors import InputError
-    from ..core.io.exr import read_exr_channels
     from ..core.imaging.resize import resize
+    from ..core.io.exr import read_exr_channels
 
     channels = read_exr_channels(path)
     value = _first_channel(channels, ("R", "Y", "V", "Z", "A"))
@@ -219,8 +217,8 @@ def read_vectors(path: Path):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.render_passes import exr_vector_pass
     from ..core.io.exr import read_exr_channels
+    from ..core.video.render_passes import exr_vector_pass
 
     try:
         vectors = exr_vector_pass(read_exr_channels(path))
@@ -281,9 +279,9 @@ class NodeStylizer:
         """
         import torch
 
-        from ..core.video.flow import vector_confidence
-        from ..core.io.images import read_image, write_image
         from ..core.imaging.resize import resize, size_for_long_side
+        from ..core.io.images import read_image, write_image
+        from ..core.video.flow import vector_confidence
 
         started = time.perf_counter()
         s = self.settings
@@ -339,7 +337,7 @@ def make_engine(settings: NodeSettings):
             :class:`NodeStylizer`.
     """
     from ..core.foundation.device import resolve_device
-    from ..core.gatys.solver import GatysConfig
+    from ..core.requests.gatys import GatysConfig
     from ..core.requests.video import VideoRequest
     from ..core.video.online import OnlineStylizer
 

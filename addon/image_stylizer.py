@@ -47,11 +47,11 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
         SettingsError: Bad settings. core.foundation.errors.*: Unreadable image, missing model or encoder
             weights, image too small for the analogy pyramid, cancelled by ``progress``.
     """
-    from ..core.gatys.solver import GatysConfig
-    from ..core.io.images import read_image, write_image
-    from ..core.requests.video import StylizeRequest
     from ..core.imaging.resize import resize, size_for_long_side
+    from ..core.io.images import read_image, write_image
     from ..core.jobs.stylize import run_stylize
+    from ..core.requests.gatys import GatysConfig
+    from ..core.requests.stylize import StylizeRequest
 
     started = time.perf_counter()
     s = task.settings
@@ -83,11 +83,12 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
 
 
 def _analogy(task: ImageTask, image, size: tuple[int, int], progress) -> dict:
-    from ..core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
+    from ..core.analogy.deep_analogy import deep_image_analogy
     from ..core.foundation.device import resolve_device
-    from ..core.io.images import read_image, write_image
     from ..core.imaging.resize import resize
+    from ..core.io.images import read_image, write_image
     from ..core.nn.vgg import get_encoder
+    from ..core.requests.analogy import AnalogyConfig
 
     s = task.settings
     reference = read_image(s.style_images[0])

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import bpy
 
+from ..core.foundation.errors import SettingsError
 from . import colour, jobs, node_files
-from .frame_stylizer import SettingsError
 from .image_stylizer import ImageTask, stylise_image
 from .job_operator import JobOperator
 from .jobs import MAIN, WORKER, Job

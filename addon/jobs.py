@@ -11,10 +11,12 @@ order too (a stateful engine, such as a coherent video stylizer, sees frames in 
   :func:`active_jobs` feeds the progress bars of the add-on's panel.
 * Cancel: :meth:`Job.cancel` (the panel's button, Esc in a modal operator, a cancelled render)
   sets a flag; steps check it between units of work (:meth:`Job.check`, or core's progress
-  callback :meth:`Job.progress_callback` returning False, which makes core raise its
-  ``Cancelled``) and the job ends in state ``"cancelled"``.
+  callback :meth:`Job.progress_callback` returning False); either raises core's
+  :class:`~core.foundation.errors.Cancelled` and the job ends in state ``"cancelled"``.
 * Errors: an exception ends the job; its one-line message is stored and ``on_error`` (a main
-  thread callback) reports it.
+  thread callback) reports it. Expected errors are core's :class:`~core.foundation.errors.NSTError`
+  (the add-on's own :class:`~core.foundation.errors.SettingsError` among them): their message is
+  shown as it is; anything else is a bug, shown with its type and its traceback printed.
 * ``blender -b``: with ``bpy.app.background`` there is no event loop to run timers, so
   :meth:`JobRunner.submit` runs every step at once on the calling thread.
 * Threads: jobs may be submitted from any thread (render handlers run on the render thread
@@ -35,14 +37,12 @@ from typing import Any
 
 import bpy
 
+from ..core.foundation.errors import Cancelled, NSTError
+
 MAIN = "main"
 WORKER = "worker"
 _PUMP_INTERVAL_S = 0.1
 _IDLE_INTERVAL_S = 0.25
-
-
-class JobCancelled(Exception):
-    """Raised inside a step when its job was cancelled."""
 
 
 @dataclass
@@ -91,9 +91,9 @@ class Job:
         self._cancel.set()
 
     def check(self) -> None:
-        """Raise :class:`JobCancelled` when cancelling was asked for."""
+        """Raise core's :class:`~core.foundation.errors.Cancelled` when cancelling was asked for."""
         if self._cancel.is_set():
-            raise JobCancelled(f"{self.title}: cancelled")
+            raise Cancelled(f"{self.title}: cancelled")
 
     def update(self, progress: float | None = None, stage: str | None = None) -> None:
         """Record progress (from any thread); the UI picks it up on its next redraw."""
@@ -109,11 +109,8 @@ class Job:
 
 
 def error_message(exc: BaseException) -> str:
-    """One line for the user: core's own errors as they are, others with their type."""
-    if isinstance(exc, JobCancelled):
-        return str(exc)
-    module = type(exc).__module__ or ""
-    if module.endswith("core.foundation.errors") or type(exc).__name__ in ("SettingsError", "Cancelled"):
+    """One line for the user: an expected error's message as it is, anything else with its type."""
+    if isinstance(exc, NSTError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
 
@@ -243,14 +240,12 @@ class JobRunner:
             if job._next == len(job.steps):
                 job.state = "done"
                 job.progress = 1.0
-        except JobCancelled as exc:
-            job.state, job.error = "cancelled", str(exc)
         except Exception as exc:  # noqa: BLE001 - a job's failure is reported, never raised into Blender
-            if job.cancelled:  # e.g. core's Cancelled, raised when the progress callback said stop
+            if job.cancelled:  # Job.check, or core's Cancelled when the progress callback said stop
                 job.state, job.error = "cancelled", f"{job.title}: cancelled"
             else:
                 job.state, job.error = "failed", error_message(exc)
-                if not type(exc).__module__.endswith("core.foundation.errors") and type(exc).__name__ != "SettingsError":
+                if not isinstance(exc, NSTError):
                     traceback.print_exc(file=sys.stderr)
         if job.finished and self.synchronous:
             self._finish(job)

@@ -7,8 +7,9 @@ import sys
 
 import bpy
 
+from ..core.foundation.errors import SettingsError
 from . import colour, dependencies, installer, node_files, nodes, preferences
-from .frame_stylizer import FrameFiles, NodeStylizer, SettingsError
+from .frame_stylizer import FrameFiles, NodeStylizer
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 

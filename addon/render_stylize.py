@@ -40,8 +40,9 @@ from pathlib import Path
 import bpy
 from bpy.app.handlers import persistent
 
+from ..core.foundation.errors import SettingsError
 from . import colour, dependencies, node_files, nodes
-from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer, SettingsError
+from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 REPORT_PREFIX = "Neural Style Transfer: "

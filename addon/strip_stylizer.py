@@ -29,8 +29,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..core.foundation.errors import SettingsError
 from . import strip_record as rec
-from .frame_stylizer import NodeSettings, SettingsError, finish_frame, make_engine, scale_motion
+from .frame_stylizer import NodeSettings, finish_frame, make_engine, scale_motion
 
 KINDS = ("movie", "images", "scene")
 MOTIONS = ("dis", "vectors")
@@ -219,8 +220,8 @@ def _read_motion(path: Path | None):
     import numpy as np
 
     from ..core.foundation.errors import InputError
-    from ..core.video.render_passes import exr_depth_pass, exr_vector_pass
     from ..core.io.exr import read_exr_channels
+    from ..core.video.render_passes import exr_depth_pass, exr_vector_pass
 
     channels = read_exr_channels(path)
     try:
@@ -258,9 +259,9 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
         core.foundation.errors.Cancelled: ``progress`` returned False.
     """
     from ..core.foundation.errors import Cancelled
-    from ..core.video.flow import vector_confidence
-    from ..core.io.images import read_image, write_image
     from ..core.imaging.resize import resize, size_for_long_side
+    from ..core.io.images import read_image, write_image
+    from ..core.video.flow import vector_confidence
 
     started = time.perf_counter()
     progress = progress or (lambda _f, _s: True)

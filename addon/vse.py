@@ -26,9 +26,10 @@ from pathlib import Path
 
 import bpy
 
+from ..core.foundation.errors import SettingsError
 from . import colour, node_files
 from . import strip_record as rec
-from .frame_stylizer import NodeSettings, SettingsError
+from .frame_stylizer import NodeSettings
 from .strip_stylizer import StripFrame, StripPlan
 
 RECORD_KEY = "nst_strip"

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import bpy
 
+from ..core.foundation.errors import SettingsError
 from . import jobs, strip_stylizer, vse
-from .frame_stylizer import SettingsError
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 

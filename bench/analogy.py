@@ -3,7 +3,7 @@
 What it measures (CPU, ``--threads`` torch/OpenCV threads, default 2):
 
 1. **Speed and memory.** :func:`core.analogy.deep_analogy.deep_image_analogy` with the default
-   :class:`~core.analogy.deep_analogy.AnalogyConfig` on A = ``skimage.data.astronaut()`` and
+   :class:`~core.requests.analogy.AnalogyConfig` on A = ``skimage.data.astronaut()`` and
    B′ = ``../shared/data/styles/woman_with_hat_matisse.jpg`` (centre-cropped to a square), both
    resized to S×S for S = 448 and 1024 (``--speed-sizes``; ``--skip-1024``). Every size runs in a
    fresh interpreter (``--one``): per-stage seconds from the result (features, PatchMatch,
@@ -216,7 +216,8 @@ def run_speed_one(cfg: dict) -> dict:
     _set_threads(int(cfg["threads"]))
     import torch
 
-    from core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
+    from core.analogy.deep_analogy import deep_image_analogy
+    from core.requests.analogy import AnalogyConfig
     from core.io.images import read_image, write_image
     from core.nn.vgg import get_encoder
 
@@ -453,7 +454,8 @@ class Restyler:
 
             style = self.styles[index % len(self.styles)]
             return stylize_stylebank(self.net, photo, [style]).image.clamp(0, 1), f"StyleBank {style}"
-        from core.gatys.solver import GatysConfig, stylize_gatys
+        from core.gatys.solver import stylize_gatys
+        from core.requests.gatys import GatysConfig
         from core.io.images import read_image
 
         name = PCK_STYLES[index % len(PCK_STYLES)]
@@ -484,7 +486,8 @@ def _rgb_embedding(image):
 
 
 def match_dia(a, b_prime, encoder, kx, ky, seed: int):
-    from core.analogy.deep_analogy import AnalogyConfig, deep_image_analogy
+    from core.analogy.deep_analogy import deep_image_analogy
+    from core.requests.analogy import AnalogyConfig
 
     res = deep_image_analogy(a, b_prime, encoder, config=AnalogyConfig(size=None, seed=seed))
     nnf = res.nnf_ab.numpy()

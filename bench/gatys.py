@@ -120,7 +120,8 @@ def _setup(cfg: dict):
 def run_one(cfg: dict) -> dict:
     """Run one configuration in this process and return its measurements."""
     torch, encoder = _setup(cfg)
-    from core.gatys.solver import GatysConfig, stylize_gatys
+    from core.gatys.solver import stylize_gatys
+    from core.requests.gatys import GatysConfig
 
     content, style, style_name = _load_images(cfg["size"])
     config = GatysConfig(**cfg["gatys"])
@@ -178,7 +179,8 @@ def run_one(cfg: dict) -> dict:
 def calibrate_one(cfg: dict) -> dict:
     """Seconds per L-BFGS iteration (and per-level setup) at each size, measured round-robin."""
     torch, encoder = _setup(cfg)
-    from core.gatys.solver import GatysConfig, stylize_gatys
+    from core.gatys.solver import stylize_gatys
+    from core.requests.gatys import GatysConfig
 
     content, style, _ = _load_images(max(cfg["sides"]))
     from core.imaging.resize import resize_long_side
@@ -331,7 +333,7 @@ def parse_schedule(text: str, default_refine: int) -> tuple[int, int, int, dict]
         parts = []
     if len(parts) not in (2, 3) or parts[0] < 2 or parts[1] < 1:
         raise SystemExit(f"bad schedule {text!r}; use LEVELS:COARSE[:CAP][+field=value] with LEVELS ≥ 2")
-    from core.gatys.solver import GatysConfig
+    from core.requests.gatys import GatysConfig
 
     fields = {f.name: f for f in dataclasses.fields(GatysConfig)}
     overrides = {}

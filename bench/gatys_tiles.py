@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(RESULTS.parents[1]))  # `core` is the repository's folder
 
 
 def _one(budget: int, size: int, iterations: int, refine: int) -> dict:
@@ -32,7 +33,8 @@ def _one(budget: int, size: int, iterations: int, refine: int) -> dict:
     from skimage import data
 
     from core.cli.demo import paint_strokes
-    from core.gatys.solver import GatysConfig, stylize_gatys
+    from core.gatys.solver import stylize_gatys
+    from core.requests.gatys import GatysConfig
     from core.imaging.resize import resize
     from core.nn.vgg import get_encoder
 

@@ -18,10 +18,12 @@ import cv2
 import numpy as np
 import torch
 
-from core.io.images import read_image
-from core.imaging.resize import resize, resize_long_side
-from core.stylebank.infer import stylize_stylebank
-from core.stylebank.model import DEFAULT_MODEL_DIR, load_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `core` is the repository's folder
+
+from core.imaging.resize import resize, resize_long_side  # noqa: E402
+from core.io.images import read_image  # noqa: E402
+from core.stylebank.infer import stylize_stylebank  # noqa: E402
+from core.stylebank.model import DEFAULT_MODEL_DIR, load_model  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PHOTOS = ["bsds500/test/100007.jpg", "bsds500/test/16068.jpg", "bsds500/test/187099.jpg"]

@@ -2,7 +2,7 @@
 
 What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, CPU):
 
-1. **Time per frame.** Every configuration runs :func:`core.video.online.run_video` in its own fresh
+1. **Time per frame.** Every configuration runs :func:`core.jobs.video.run_video` in its own fresh
    interpreter (``torch.set_num_threads`` and ``cv2.setNumThreads`` = ``--threads``, default 2) and
    writes a PNG sequence to a temporary folder. A progress callback stamps every finished frame with
    ``time.perf_counter()`` and the process CPU time; seconds per frame are the median (and mean) of
@@ -128,9 +128,9 @@ def run_one(cfg: dict) -> dict:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
 
-    from core.gatys.solver import GatysConfig
+    from core.requests.gatys import GatysConfig
     from core.requests.video import VideoRequest
-    from core.video.online import run_video
+    from core.jobs.video import run_video
 
     page = os.sysconf("SC_PAGE_SIZE")
 
@@ -487,7 +487,7 @@ def render_section(r: dict) -> str:
     if r.get("quick"):
         lines += ["> **Smoke run (`--quick`): a few small frames; these numbers are not results.**", ""]
     lines += [
-        "Per-frame vs coherent StyleBank video (`core.video.online.run_video`, Chen et al. 2017: the previous result "
+        "Per-frame vs coherent StyleBank video (`core.jobs.video.run_video`, Chen et al. 2017: the previous result "
         "carried along DIS optical flow and blended where the flow is trusted).",
         "",
         "```sh",

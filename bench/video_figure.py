@@ -2,7 +2,7 @@
 
 The clip is made here (no shared data): a camera pan over scikit-image's ``coffee`` photo with a
 textured disc crossing in front, so there is motion, occlusion and disocclusion. Both modes run
-through :func:`core.video.online.run_video`; the figure shows three consecutive frames of each and the
+through :func:`core.jobs.video.run_video`; the figure shows three consecutive frames of each and the
 temporal residual ``|O_t − warp(O_{t−1})|`` (brighter = flicker), with the warping errors in the
 title row.
 
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.io.images import read_image
     from core.requests.video import VideoRequest
     from core.video.temporal_metrics import warping_error
-    from core.video.online import run_video
+    from core.jobs.video import run_video
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=None, help="StyleBank model (default: vendored)")

@@ -33,7 +33,7 @@ Algorithm (Liao et al. 2017, §4):
    takes A′'s colours — meant for photo-to-photo transfer where voting blurs or distorts
    structure. B is refined the same way with guide B′.
 
-Speed on a CPU comes from a few choices documented in :class:`AnalogyConfig`: fewer PatchMatch
+Speed on a CPU comes from a few choices documented in :class:`~core.requests.analogy.AnalogyConfig`: fewer PatchMatch
 iterations, small search windows and short propagation jumps at the fine levels (which start
 from a good upsampled field), and a bounded number of L-BFGS iterations per deconvolution.
 
@@ -54,93 +54,13 @@ from ..foundation.errors import InputError
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, size_for_long_side
 from ..nn.vgg import MultiLayerEncoder
+from ..requests.analogy import LAYERS, AnalogyConfig, check_analogy_size
 from .deconvolution import deconvolve
 from .nnf import upsample_nnf, vote
 from .patchmatch import patchmatch
 from .refine import guided_filter
 
-__all__ = [
-    "LAYERS",
-    "MAX_SIDE",
-    "AnalogyConfig",
-    "AnalogyResult",
-    "check_analogy_size",
-    "deep_image_analogy",
-    "min_side",
-    "response_map",
-]
-
-#: Layers of the five levels, coarse (level 5) to fine (level 1).
-LAYERS: tuple[str, ...] = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
-#: Longest working side accepted (memory: about 6 GB peak at 1024 px on the CPU).
-MAX_SIDE = 1024
-#: Smallest size of the coarsest feature map (relu5_1 at 1/16 of the image for 5 levels).
-MIN_COARSE_SIDE = 4
-
-
-@dataclass(frozen=True)
-class AnalogyConfig:
-    """Settings of :func:`deep_image_analogy`. Per-level tuples run coarse → fine over :data:`LAYERS`.
-
-    Attributes:
-        size: Long side of the working size in px (each image keeps its aspect); ``None`` keeps
-            the inputs' sizes. Results have the working size.
-        levels: How many of the five levels to use, always ending at relu1_1 (5 = the paper).
-        patch_sizes: PatchMatch patch side per level (paper: 5, 5, 3, 3, 3).
-        alphas: Blend weight of the original features for levels 4…1 (paper: 0.8, 0.7, 0.6, 0.1);
-            lower means more of the other image's (warped) features in A′/B.
-        iterations: PatchMatch iterations per level (paper: 10 everywhere). The fine levels
-            start from the upsampled field of the level above and need fewer.
-        search_radius: Random-search radius per level in feature pixels; ``None`` = the whole
-            image (level 5, random initialisation).
-        max_jump: Largest propagation step per level; ``None`` = full jump flooding.
-        deconv_iterations: L-BFGS iterations of the deconvolution towards levels 4…1.
-        deconv_history: L-BFGS history size (memory: 2 × history × the feature map).
-        kappa: Steepness of the response-map sigmoid (paper: 300).
-        tau: Threshold of the response map on the max-normalised squared norm (paper: 0.05).
-        refine: Photo refinement by a colour guided filter (see the module docstring).
-        refine_radius: Guided-filter window radius in px at 448 px (scaled with the size).
-        refine_eps: Guided-filter regularisation (larger → smoother colour transform).
-        seed: Seed of the PatchMatch randomness.
-    """
-
-    size: int | None = 448
-    levels: int = 5
-    patch_sizes: tuple[int, ...] = (5, 5, 3, 3, 3)
-    alphas: tuple[float, ...] = (0.8, 0.7, 0.6, 0.1)
-    iterations: tuple[int, ...] = (10, 6, 4, 3, 2)
-    search_radius: tuple[int | None, ...] = (None, 6, 6, 4, 4)
-    max_jump: tuple[int | None, ...] = (None, 8, 4, 2, 1)
-    deconv_iterations: tuple[int, ...] = (8, 8, 6, 4)
-    deconv_history: int = 5
-    kappa: float = 300.0
-    tau: float = 0.05
-    refine: bool = False
-    refine_radius: int = 4
-    refine_eps: float = 1e-3
-    seed: int = 0
-
-    def validate(self) -> None:
-        """Raise :class:`InputError` when a setting is out of range."""
-        if not 1 <= self.levels <= len(LAYERS):
-            raise InputError(f"levels must be 1…{len(LAYERS)}, got {self.levels}")
-        for name, values, n in (
-            ("patch_sizes", self.patch_sizes, 5), ("iterations", self.iterations, 5),
-            ("search_radius", self.search_radius, 5), ("max_jump", self.max_jump, 5),
-            ("alphas", self.alphas, 4), ("deconv_iterations", self.deconv_iterations, 4),
-        ):
-            if len(values) != n:
-                raise InputError(f"{name} needs {n} values (coarse → fine), got {len(values)}")
-        if any(k < 1 or k % 2 == 0 for k in self.patch_sizes):
-            raise InputError(f"patch sizes must be odd and ≥ 1, got {self.patch_sizes}")
-        if any(i < 0 for i in self.iterations) or any(i < 0 for i in self.deconv_iterations):
-            raise InputError("iteration counts must be ≥ 0")
-        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
-            raise InputError(f"alphas must lie in [0, 1], got {self.alphas}")
-        if self.size is not None and not min_side(self.levels) <= self.size <= MAX_SIDE:
-            raise InputError(f"size (--size) must be {min_side(self.levels)}…{MAX_SIDE} px, got {self.size}")
-        if self.deconv_history < 1 or self.refine_radius < 1 or self.refine_eps <= 0:
-            raise InputError("deconv_history and refine_radius must be ≥ 1 and refine_eps > 0")
+__all__ = ["AnalogyResult", "deep_image_analogy", "response_map"]
 
 
 @dataclass
@@ -169,29 +89,6 @@ class AnalogyResult:
     seconds: dict[str, float] = field(default_factory=dict)
     layers: dict[str, str] = field(default_factory=dict)
     architecture: str = ""
-
-
-def min_side(levels: int = 5) -> int:
-    """Smallest image side for ``levels`` levels: the coarsest map must be ≥ 4 px (64 px for 5)."""
-    return MIN_COARSE_SIDE * 2 ** (levels - 1)
-
-
-def check_analogy_size(hw: tuple[int, int], levels: int = 5, name: str = "image") -> None:
-    """Refuse working sizes the pyramid cannot handle.
-
-    Raises:
-        InputError: A side is below :func:`min_side` or above :data:`MAX_SIDE`.
-    """
-    h, w = hw
-    low = min_side(levels)
-    if min(h, w) < low:
-        raise InputError(
-            f"{name} is {w}×{h} px at the working size; Deep Image Analogy with {levels} levels needs at "
-            f"least {low} px on each side (relu5_1 is 1/16 of the image); use a larger --size or a less "
-            "elongated image"
-        )
-    if max(h, w) > MAX_SIDE:
-        raise InputError(f"{name} is {w}×{h} px at the working size; the limit is {MAX_SIDE} px (use --size)")
 
 
 def response_map(features: torch.Tensor, kappa: float = 300.0, tau: float = 0.05) -> torch.Tensor:

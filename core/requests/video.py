@@ -1,54 +1,28 @@
-"""Boundary types: one frozen dataclass per job, shared by the CLI and the Blender add-on.
-
-Front ends turn their options (argparse namespace, Blender properties) into a request; core sees
-requests, tensors and paths only.
-"""
+"""Stylise a video or an image sequence: :class:`VideoRequest` and its validation, without torch."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..analogy.deep_analogy import AnalogyConfig
-from ..gatys.solver import GatysConfig
+from ..foundation.errors import InputError
+from .analogy import AnalogyConfig
+from .gatys import GatysConfig
+from .stylize import check_stylebank_styles, check_style_weights
 
+__all__ = ["BLENDS", "DIS_PRESETS", "FLOWS", "METHODS", "MIN_SIZE", "VideoRequest"]
 
-@dataclass(frozen=True)
-class StylizeRequest:
-    """Stylise one image.
-
-    Attributes:
-        content: Content image file.
-        styles: Style image files (Gatys).
-        output: Output file; its extension picks the format.
-        method: ``"gatys"`` or ``"stylebank"``.
-        size: Long side of the working (and output) size in pixels; ``None`` keeps the content's size.
-        style_weights: Blend weights, one per style; ``None`` → equal.
-        masks: Mask image files, one per style (white = this style), same size as the content.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        encoder_weights: Optional encoder weights file (else the default search order).
-        gatys: Gatys settings.
-        model: StyleBank model folder; ``None`` → the vendored default model.
-        style_names: StyleBank styles (bank names) to apply or fuse.
-        strength: StyleBank strength, 0 = identity branch, 1 = full style.
-        bit_depth: Output bit depth (8 or 16 for PNG/TIFF, 16 (half) or 32 for EXR); ``None`` → same as
-            the content's where the format allows.
-    """
-
-    content: Path
-    output: Path
-    styles: tuple[Path, ...] = ()
-    method: str = "gatys"
-    size: int | None = 512
-    style_weights: tuple[float, ...] | None = None
-    masks: tuple[Path, ...] = ()
-    device: str = "auto"
-    encoder_weights: Path | None = None
-    gatys: GatysConfig = field(default_factory=GatysConfig)
-    model: Path | None = None
-    style_names: tuple[str, ...] = ()
-    strength: float = 1.0
-    bit_depth: int | None = None
+#: Methods that stylise a sequence.
+METHODS = ("stylebank", "gatys", "analogy")
+#: Where the motion comes from: DIS optical flow on the frames, or Blender's Vector pass.
+FLOWS = ("dis", "vectors")
+#: Where the propagated result is blended with the fresh one.
+BLENDS = ("image", "feature", "both")
+#: Presets of OpenCV's DIS optical flow, fastest first.
+DIS_PRESETS = ("ultrafast", "fast", "medium")
+#: Smallest working long side of a sequence.
+MIN_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -107,3 +81,56 @@ class VideoRequest:
     report: bool = False
     overwrite: bool = False
     fps: float | None = None
+
+    def validate(self) -> None:
+        """Check every setting without opening any file: :meth:`validate_engine` plus motion and size.
+
+        Raises:
+            InputError: With a message naming the setting.
+        """
+        self.validate_engine()
+        if self.flow not in FLOWS:
+            raise InputError(f"unknown flow source {self.flow!r}; available: {', '.join(FLOWS)}", setting="flow")
+        if self.flow == "vectors" and self.vectors_dir is None:
+            raise InputError("motion from render vectors needs the folder of Vector-pass EXRs (one per frame)",
+                             setting="vectors_dir")
+        if self.size is not None and self.size < MIN_SIZE:
+            raise InputError(f"size must be at least {MIN_SIZE} px, got {self.size}", setting="size")
+
+    def validate_engine(self) -> None:
+        """Check what the frame engine (:class:`~core.video.online.OnlineStylizer`) needs.
+
+        Method, styles, blend and coherence settings; the source, output and flow source are
+        not involved.
+
+        Raises:
+            InputError: With a message naming the setting.
+        """
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; available: {', '.join(METHODS)}", setting="method")
+        if self.blend not in BLENDS:
+            raise InputError(f"unknown blend {self.blend!r}; available: {', '.join(BLENDS)}", setting="blend")
+        if self.method != "stylebank" and self.blend != "image":
+            raise InputError(f"the {self.method} method blends in image space only (it has no decoder features)",
+                             setting="blend")
+        if self.dis_preset not in DIS_PRESETS:
+            raise InputError(f"unknown DIS preset {self.dis_preset!r}; available: {', '.join(DIS_PRESETS)}",
+                             setting="dis_preset")
+        if not (0.0 <= self.keep <= 1.0) or not math.isfinite(self.keep):
+            raise InputError(f"keep must be in [0, 1], got {self.keep}", setting="keep")
+        if self.method == "gatys":
+            if not self.styles:
+                raise InputError("the gatys method needs at least one style image", setting="styles")
+            self.gatys.validate()
+            if self.gatys_next_iterations < 1:
+                raise InputError("gatys_next_iterations must be at least 1", setting="gatys_next_iterations")
+            if self.temporal_weight < 0 or not math.isfinite(self.temporal_weight):
+                raise InputError(f"temporal weight must be ≥ 0, got {self.temporal_weight}", setting="temporal_weight")
+        elif self.method == "analogy":
+            if len(self.styles) != 1:
+                raise InputError(f"the analogy method needs exactly one reference image (B′), got {len(self.styles)}",
+                                 setting="styles")
+            self.analogy.validate()
+        else:
+            check_stylebank_styles(self.styles, self.style_names, self.strength)
+            check_style_weights(self.style_weights, len(self.style_names))

@@ -1,1 +1,8 @@
-"""stylebank."""
+"""StyleBank (Chen et al. 2017): a feed-forward network with one filter bank per style; fusion, training, models.
+
+Modules: :mod:`.net` (the network), :mod:`.fusion` (linear and region-wise fusion of banks),
+:mod:`.infer` (:func:`~.infer.stylize_stylebank`), :mod:`.model` (model folders, hash-checked),
+:mod:`.train` (training and adding styles).
+
+May import: :mod:`core.foundation`, :mod:`core.imaging`, :mod:`core.io` (training images), :mod:`core.nn`, torch.
+"""

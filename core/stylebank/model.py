@@ -165,7 +165,7 @@ def _check_registered(path: Path) -> None:
     entry = vendored_entry(path)
     if entry is None:
         raise ModelError(f"{path} is not listed in {VENDORED_DIR / 'registry.toml'}; the vendored model was "
-                         "modified — reinstall the project or pass --model with your own folder")
+                         "modified — reinstall the project or choose your own model folder", setting="model")
     verify_file(path, entry)
 
 
@@ -191,13 +191,14 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
         check_style_name(name)
     if model_dir == DEFAULT_MODEL_DIR and not (model_dir / MANIFEST).exists():
         raise ModelError(f"the vendored StyleBank model is missing from {model_dir}; reinstall the project "
-                         "or pass --model MODEL_DIR")
+                         "or choose a model folder", setting="model")
     manifest = read_manifest(model_dir)
     available = manifest.get("styles", {})
     wanted = list(available) if styles is None else list(styles)
     unknown = [s for s in wanted if s not in available]
     if unknown:
-        raise InputError(f"unknown style(s) {unknown}; {model_dir} has: {', '.join(available) or 'none'}")
+        raise InputError(f"unknown style(s) {unknown}; {model_dir} has: {', '.join(available) or 'none'}",
+                         setting="style_names")
     net = StyleBankNet(int(manifest["width"]), tuple(wanted))
     vendored = model_dir.resolve() == DEFAULT_MODEL_DIR.resolve()
     base = manifest.get("base", {})

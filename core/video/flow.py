@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..foundation.errors import InputError
+from ..requests.video import DIS_PRESETS
 from .render_passes import vectors_to_flow
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
     "warp",
 ]
 
-#: Presets of OpenCV's DIS optical flow, fastest first.
-DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 _CV2_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

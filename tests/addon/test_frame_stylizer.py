@@ -188,10 +188,13 @@ def test_settings_errors_name_the_node_and_the_fix() -> None:
         (fs.NodeSettings("N", style_names=("a",), size=8), "at least 16 px"),
         (fs.NodeSettings("N", style_names=("a",), keep=2.0), "keep must be in [0, 1]"),
     ]
+    errors = importlib.import_module(f"{PACKAGE}.core.foundation.errors")
     for settings, words in cases:
-        with pytest.raises(fs.SettingsError) as info:
+        with pytest.raises(errors.SettingsError) as info:
             settings.validate()
         assert words in str(info.value)
+        # one error vocabulary: the add-on's settings errors are core's input errors
+        assert isinstance(info.value, errors.InputError) and isinstance(info.value, errors.NSTError)
     fs.NodeSettings("N", style_names=("a",)).validate()
 
 

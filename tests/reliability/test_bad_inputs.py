@@ -4,7 +4,7 @@ Each case: exit ≠ 0 (2 for input, 4 for model), exactly one ``error:`` line na
 the problem, nothing on stdout, and no output at all: not a frame, not the settings record, not
 even the output folder. The image-level cases of ``stylize`` (missing, zero bytes, truncated
 JPEG/PNG, wrong extension, 1×1, 20000×20000 header, mask size, encoder weights with a wrong
-hash, 16-bit/alpha/gray, EXR NaN/Inf) are proven by ``tests/core/test_cli.py``; this file adds
+hash, 16-bit/alpha/gray, EXR NaN/Inf) are proven by ``tests/core/cli/test_cli.py``; this file adds
 their sequence and video counterparts and what must work for sequences.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli.main import main
+from core.cli import main
 from core.io.images import read_image, write_image
 from tests.reliability.helpers import REPO, H, W, cli, cli_env, make_model, pan_frame, write_pan
 

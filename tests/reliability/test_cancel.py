@@ -18,7 +18,7 @@ import pytest
 
 from core.foundation.errors import Cancelled
 from core.requests.video import VideoRequest
-from core.video.online import run_video
+from core.jobs.video import run_video
 from tests.reliability.helpers import REPO, cli, cli_env, frame_names, make_model, temporaries, torn_frames, write_pan
 
 FRAMES = 24
@@ -61,7 +61,7 @@ def test_random_cancels_keep_every_finished_frame_and_the_rerun_is_exact(setup, 
         except Cancelled as exc:
             cancels += 1
             message = str(exc)
-            assert "\n" not in message and "run the same command again" in message, message
+            assert "\n" not in message and "again with the same settings" in message, message
             assert len(frame_names(victim)) == before + stop_after
             assert not torn_frames(victim) and temporaries(victim) == []
         else:

@@ -19,7 +19,7 @@ import pytest
 
 import core.foundation.atomic_write as atomic_write
 from core.requests.video import VideoRequest
-from core.video.online import run_video
+from core.jobs.video import run_video
 from tests.reliability.helpers import frame_names, make_model, temporaries, torn_frames, write_pan
 
 FRAMES = 5

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import core.foundation.atomic_write as atomic_write
-from core.cli.main import main
+from core.cli import main
 from core.io.images import read_image
 from tests.reliability.helpers import REPO, cli, cli_env, frame_names, make_model, temporaries, torn_frames, write_pan
 

@@ -1,7 +1,7 @@
 """A 2 000-frame sequence streams through the video job with flat memory.
 
 A synthetic 2 000-frame MJPG ``.avi`` (24×16 px, so the run is about time per frame, not pixels)
-goes through :func:`core.video.online.run_video` to an ``.avi`` output: decoded one frame at a time,
+goes through :func:`core.jobs.video.run_video` to an ``.avi`` output: decoded one frame at a time,
 each result written as a PNG to the work folder, then encoded (every frame read back once). The
 resident set size is sampled after every frame (progress callback) and every 10 ms by a thread
 (to catch the encode too). Peak RSS and the growth over the last 1 500 frames are printed (``-s``)
@@ -19,7 +19,7 @@ import pytest
 
 from core.requests.video import VideoRequest
 from core.io.video_files import VideoSource
-from core.video.online import run_video
+from core.jobs.video import run_video
 from tests.reliability.helpers import make_model, pan_frame, rss_mb, temporaries
 
 FRAMES = 2000

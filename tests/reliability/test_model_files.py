@@ -5,7 +5,7 @@ handed to every product path that reads ``.pth``/``.pt`` files: ``--encoder-weig
 (stylize, video, doctor), the ``NST_ENCODER_WEIGHTS`` variable and a StyleBank training
 checkpoint (``stylebank train --resume``). The marker must never appear and the error must be a
 :class:`~core.foundation.errors.ModelError` (exit 4) with one line. The loader itself is proven by
-``tests/core/test_encoder_weights.py::test_pickle_payload_is_refused_and_not_run`` (which also
+``tests/core/nn/test_encoder_weights.py::test_pickle_payload_is_refused_and_not_run`` (which also
 shows the payload is live under an unrestricted ``torch.load``); a source scan keeps every future
 ``torch.load`` in ``core/`` and ``addon/`` restricted.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.cli.main import main
+from core.cli import main
 from core.foundation.errors import ModelError
 from core.io.images import write_image
 from core.stylebank.model import read_manifest, write_manifest

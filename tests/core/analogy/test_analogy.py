@@ -10,8 +10,9 @@ import torch
 from torch.nn import functional as F
 
 from core.analogy.deconvolution import deconvolve, forward_between
-from core.analogy.deep_analogy import AnalogyConfig, check_analogy_size, deep_image_analogy, response_map
-from core.cli.main import main
+from core.analogy.deep_analogy import deep_image_analogy, response_map
+from core.requests.analogy import AnalogyConfig, check_analogy_size
+from core.cli import main
 from core.foundation.errors import Cancelled, InputError
 from core.io.images import read_image, write_image
 from core.analogy.nnf import nnf_to_color, upsample_nnf, vote
@@ -319,10 +320,12 @@ def test_cli_writes_results_and_nnfs(pair, capsys):
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(captured.out)
-    assert data["size_a"] == [72, 96] and data["size_b"] == [96, 64]
+    # results at the inputs' own sizes, the analysis (and the NNFs) at the working size
+    assert data["size_a"] == [60, 80] and data["size_b"] == [90, 60]
+    assert data["working_size_a"] == [72, 96] and data["working_size_b"] == [96, 64]
     assert sorted(p.name for p in out.iterdir()) == [
         "A_prime.png", "B.png", "nnf_ab.npy", "nnf_ab.png", "nnf_ba.npy", "nnf_ba.png"]
-    assert read_image(out / "A_prime.png").size == (96, 72) and read_image(out / "B.png").size == (64, 96)
+    assert read_image(out / "A_prime.png").size == (80, 60) and read_image(out / "B.png").size == (60, 90)
     nnf_ab, nnf_ba = np.load(out / "nnf_ab.npy"), np.load(out / "nnf_ba.npy")
     assert nnf_ab.shape == (96, 72, 2) and nnf_ba.shape == (64, 96, 2) and nnf_ab.dtype == np.int64
     assert 0 <= nnf_ab.min() and nnf_ab[..., 0].max() < 64 and nnf_ab[..., 1].max() < 96

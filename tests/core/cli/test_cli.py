@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.cli.main import main
+from core.cli import main
 from core.cli.demo import paint_strokes
 from core.io.images import read_image, write_image
 from tests.conftest import photo

@@ -46,7 +46,7 @@ def test_cuda_without_cuda_is_a_clear_error(no_cuda, spec) -> None:
     with pytest.raises(DeviceError) as info:
         resolve_device(spec)
     message = str(info.value)
-    assert "CUDA is not available" in message and "--device cpu" in message
+    assert "CUDA is not available" in message and "use the cpu device" in message and info.value.setting == "device"
     assert torch.__version__ in message
     assert isinstance(info.value, NSTError) and info.value.exit_code == 5
 

@@ -8,7 +8,8 @@ import torch
 from core.imaging.color_preservation import rgb_to_yiq
 from core.cli.demo import paint_strokes
 from core.foundation.errors import Cancelled, ImageTooLargeError, InputError
-from core.gatys.solver import GatysConfig, check_size, pyramid_sizes, stylize_gatys
+from core.gatys.solver import check_size, pyramid_sizes, stylize_gatys
+from core.requests.gatys import GatysConfig
 from tests.conftest import photo, stripes
 
 

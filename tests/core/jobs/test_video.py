@@ -14,7 +14,7 @@ from core.requests.video import VideoRequest
 from core.stylebank.model import save_model
 from core.stylebank.net import StyleBankNet
 from core.video.temporal_metrics import warping_error
-from core.video.online import run_video
+from core.jobs.video import run_video
 from tests.conftest import photo
 
 H, W, FRAMES, STEP = 48, 64, 6, (3, 1)
@@ -115,7 +115,7 @@ def test_video_file_in_and_out(model_dir, tmp_path):
 
 
 def test_gatys_video_is_warm_started_and_coherent(encoder, tmp_path):
-    from core.gatys.solver import GatysConfig
+    from core.requests.gatys import GatysConfig
 
     src = _pan(tmp_path / "in", frames=4)
     style = tmp_path / "style.png"
@@ -150,7 +150,7 @@ def test_bad_inputs_give_one_clear_error(model_dir, tmp_path):
     with pytest.raises(InputError, match="unknown style"):
         run_video(VideoRequest(source=src, output=tmp_path / "o3", model=model_dir, style_names=("nope",),
                                device="cpu"))
-    with pytest.raises(InputError, match="vectors-dir"):
+    with pytest.raises(InputError, match="Vector-pass EXRs"):
         run_video(_request(src, tmp_path / "o4", model_dir, flow="vectors"))
     vec_dir = tmp_path / "vec"
     vec_dir.mkdir()
@@ -224,7 +224,7 @@ def test_kill_minus_nine_mid_sequence_then_rerun_loses_nothing(model_dir, tmp_pa
 
 def test_analogy_video_is_coherent(encoder, tmp_path):
     """Deep Image Analogy per frame (A = frame, B′ = reference), with and without propagation."""
-    from core.analogy.deep_analogy import AnalogyConfig
+    from core.requests.analogy import AnalogyConfig
 
     big = photo("astronaut", 200)
     (tmp_path / "in").mkdir()

@@ -194,7 +194,7 @@ def test_env_variable_is_a_user_path(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_missing_user_path_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     missing = tmp_path / "nope.h5"
-    with pytest.raises(WeightsNotFoundError, match="nope.h5.*--encoder-weights"):
+    with pytest.raises(WeightsNotFoundError, match="nope.h5.*encoder weights setting"):
         find_encoder_weights(missing)
     with pytest.raises(WeightsNotFoundError):
         load_encoder_weights(missing)

@@ -232,7 +232,7 @@ def test_add_style_trains_only_the_new_bank(encoder, content_dir, style_files, t
 
 
 def test_cli_stylebank_contract(net, tmp_path, capsys):
-    from core.cli.main import main
+    from core.cli import main
 
     model = tmp_path / "m"
     save_model(net, model)
@@ -255,7 +255,7 @@ def test_cli_stylebank_contract(net, tmp_path, capsys):
         (["--style", "a", "--mask", str(mask)], "masks must match"),
         (["--style", "c"], "sha256"),
         (["--style", "../../x"], "invalid style name"),
-        ([], "needs at least one --style"),
+        ([], "needs at least one style name (--style NAME"),
         (["--style", "a", "--strength", "2"], "strength"),
     ]
     for extra, words in cases:

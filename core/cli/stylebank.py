@@ -1,0 +1,106 @@
+"""``python -m core stylebank``: train StyleBank models, add styles, list styles."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import Parser, progress_bar, report
+
+
+def _train_config(args: argparse.Namespace, **overrides):
+    from ..stylebank.train import TrainConfig
+
+    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width",
+                                            "content_weight", "style_weight", "tv_weight", "identity_weight",
+                                            "checkpoint_every",
+                                            "seed") if getattr(args, k, None) is not None}
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ..foundation.device import resolve_device
+    from ..nn.vgg import get_encoder
+    from ..stylebank.train import parse_style_specs, train
+
+    styles = parse_style_specs(args.style)
+    device = resolve_device(args.device)
+    vgg = get_encoder(args.encoder_weights, device=device)
+    with progress_bar("train", args.quiet) as progress:
+        result = train(args.content_dir, styles, args.out, vgg, config=_train_config(args), resume=args.resume,
+                       device=device, progress=progress)
+    report(args, {"model": str(result.model_dir), "steps": result.steps_done, "seconds": round(result.seconds, 1),
+                   "losses": result.last_losses}, f"trained {result.model_dir} ({result.steps_done} steps)")
+    return 0
+
+
+def _run_add(args: argparse.Namespace) -> int:
+    from ..foundation.device import resolve_device
+    from ..nn.vgg import get_encoder
+    from ..stylebank.train import add_style, parse_style_specs
+
+    (name, image), = parse_style_specs([args.style]).items()
+    device = resolve_device(args.device)
+    vgg = get_encoder(args.encoder_weights, device=device)
+    config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
+    with progress_bar(f"add-style {name}", args.quiet) as progress:
+        result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, device=device,
+                           progress=progress)
+    report(args, {"model": str(result.model_dir), "style": name, "steps": result.steps_done,
+                   "seconds": round(result.seconds, 1), "losses": result.last_losses},
+            f"added {name!r} to {result.model_dir} in {result.seconds:.0f} s")
+    return 0
+
+
+def _run_list(args: argparse.Namespace) -> int:
+    from ..stylebank.model import DEFAULT_MODEL_DIR, read_manifest
+
+    manifest = read_manifest(args.model_dir or DEFAULT_MODEL_DIR)
+    styles = manifest.get("styles", {})
+    report(args, {"model": str(args.model_dir or DEFAULT_MODEL_DIR), "width": manifest.get("width"),
+                   "styles": styles}, "\n".join(styles) if styles else "(no styles)")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("stylebank", help="train StyleBank models, add styles, list styles")
+    cmds = p.add_subparsers(dest="stylebank_command", required=True, parser_class=Parser)
+
+    def training_options(q, steps_help: str) -> None:
+        q.add_argument("--content-dir", type=Path, required=True, help="folder of content photos")
+        q.add_argument("--size", type=int, default=None, help="training crop side (default 192)")
+        q.add_argument("--batch-size", type=int, default=None)
+        q.add_argument("--steps", type=int, default=None, help=steps_help)
+        q.add_argument("--lr", type=float, default=None)
+        q.add_argument("--content-weight", type=float, default=None)
+        q.add_argument("--style-weight", type=float, default=None)
+        q.add_argument("--tv-weight", type=float, default=None)
+        q.add_argument("--identity-weight", type=float, default=None, help="auto-encoder loss weight")
+        q.add_argument("--checkpoint-every", type=int, default=None)
+        q.add_argument("--seed", type=int, default=None)
+        q.add_argument("--device", default="auto")
+        q.add_argument("--encoder-weights", type=Path, default=None, help="loss network weights")
+        q.add_argument("--json", action="store_true")
+        q.add_argument("--quiet", action="store_true")
+
+    t = cmds.add_parser("train", help="train E, D and a bank per style (T+1)")
+    t.add_argument("--style", action="append", required=True, metavar="NAME=IMAGE")
+    t.add_argument("--out", type=Path, required=True, help="model folder")
+    t.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
+    t.add_argument("--t", type=int, default=None, help="stylising steps per auto-encoder step (default 2)")
+    t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 500)")
+    t.add_argument("--width", type=int, default=None, help="network width (default 16)")
+    training_options(t, "steps after the warm-up (default 4000)")
+    t.set_defaults(func=_run_train)
+
+    a = cmds.add_parser("add-style", help="learn one new style with E and D frozen")
+    a.add_argument("model_dir", type=Path)
+    a.add_argument("style", metavar="NAME=IMAGE")
+    training_options(a, "steps (default 1000)")
+    a.set_defaults(func=_run_add)
+
+    ls = cmds.add_parser("list", help="list a model's styles")
+    ls.add_argument("model_dir", type=Path, nargs="?", default=None)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_run_list)

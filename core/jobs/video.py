@@ -1,0 +1,273 @@
+"""Run a :class:`~core.requests.video.VideoRequest`: a sequence in, a stylised sequence out, resumable.
+
+Frames stream from a source (:func:`~core.io.sequences.open_frames`) through the coherent engine
+(:class:`~core.video.online.OnlineStylizer`) into a sink (:func:`~core.io.sequences.open_sink`);
+motion comes from DIS optical flow or, for renders, from the Vector passes.
+
+Resuming: every frame is written atomically as soon as it is done; a rerun skips the finished
+frames and re-creates the temporal state from the last finished one (its output file, the input
+frame, and for feature blending a small state file written just before every frame's output; it
+holds that frame's features and the previous frame's, so a kill between the two writes still
+resumes exactly).
+A settings record next to the output makes a rerun with different settings an error instead of a
+silent mix of two runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..foundation.atomic_write import atomic_write_bytes
+from ..foundation.errors import Cancelled, InputError, OutputError
+from ..foundation.progress import ProgressCallback, ProgressTracker
+from ..imaging.resize import resize, size_for_long_side
+from ..io.frame_names import FrameInfo
+from ..io.frame_sinks import remove_stale_temporaries
+from ..io.frame_sources import FrameSource
+from ..io.images import ImageData
+from ..io.sequences import open_frames, open_sink
+from ..requests.video import VideoRequest
+from ..video import flow as flowlib
+from ..video.online import OnlineStylizer
+from ..video.render_passes import VectorFrames
+from ..video.temporal_metrics import WarpingErrorMeter
+
+__all__ = ["RECORD_NAME", "STATE_NAME", "VideoOutcome", "run_video"]
+
+#: Settings record and feature state, kept beside the output (hidden files).
+RECORD_NAME = ".nst-video.json"
+STATE_NAME = ".nst-video-state.safetensors"
+
+
+@dataclass
+class VideoOutcome:
+    """What a finished video job produced.
+
+    Attributes:
+        output: The output video file, folder or pattern.
+        frames: Frames in the sequence.
+        computed: Frames stylised by this run (the rest were already finished).
+        seconds: Wall time of the whole job.
+        seconds_per_frame: Mean time per computed frame (reading, flow, stylising, writing).
+        warping_error: Temporal warping error of the whole output (``report``), else ``None``.
+        details: Settings and facts (method, flow, blend, size, device, resumed-from index).
+    """
+
+    output: Path
+    frames: int
+    computed: int
+    seconds: float
+    seconds_per_frame: float | None
+    warping_error: float | None
+    details: dict = field(default_factory=dict)
+
+
+def _fingerprint(request: VideoRequest) -> dict:
+    """The settings that change the pictures (a rerun must match them to resume)."""
+    keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "size", "style_names", "style_weights",
+            "strength", "gatys_next_iterations", "temporal_weight")
+    record = {k: getattr(request, k) for k in keys}
+    record["model"] = str(request.model) if request.model else "vendored"
+    record["styles"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in request.styles]
+    record["gatys"] = asdict(request.gatys) if request.method == "gatys" else None
+    record["analogy"] = asdict(request.analogy) if request.method == "analogy" else None
+    return json.loads(json.dumps(record, default=list))
+
+
+def _record_path(sink) -> Path:
+    return sink.state_dir / RECORD_NAME
+
+
+def _check_record(sink, fingerprint: dict, start: int, overwrite: bool) -> None:
+    """Refuse to resume frames made with other settings (reads only; see :func:`_write_record`)."""
+    path = _record_path(sink)
+    if path.exists() and start > 0 and not overwrite:
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != fingerprint:
+            changed = sorted(k for k in set(fingerprint) | set(old or {}) if (old or {}).get(k) != fingerprint.get(k))
+            raise OutputError(
+                f"{sink.describe()} already holds frames made with different settings ({', '.join(changed)}); "
+                "start again with overwrite on, or choose another output",
+                setting="overwrite",
+            )
+
+
+def _write_record(sink, fingerprint: dict) -> None:
+    """Written just before the first frame of a run, so a run that fails on its input writes nothing."""
+    atomic_write_bytes(_record_path(sink), (json.dumps(fingerprint, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _save_state(sink, index: int, state: dict, previous: torch.Tensor | None) -> None:
+    """Keep frame ``index``'s features and those of ``index − 1`` (``previous``).
+
+    Written before the frame's output: a kill after this write but before the output leaves
+    ``index − 1`` as the resume point, and its features are in the file too.
+    """
+    feats = state.get("features")
+    if feats is None:
+        return
+    from safetensors.torch import save
+
+    tensors = {"features": feats.contiguous().cpu()}
+    if previous is not None:
+        tensors["previous"] = previous.contiguous().cpu()
+    atomic_write_bytes(sink.state_dir / STATE_NAME, save(tensors, metadata={"index": str(index)}))
+
+
+def _load_state(sink, index: int) -> dict | None:
+    path = sink.state_dir / STATE_NAME
+    if not path.exists():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            saved = (f.metadata() or {}).get("index")
+            if saved == str(index):
+                return {"features": f.get_tensor("features")}
+            if saved == str(index + 1) and "previous" in f.keys():
+                return {"features": f.get_tensor("previous")}
+            return None
+    except Exception:  # noqa: BLE001 - a damaged state file only costs exactness, never the run
+        return None
+
+
+def _working_size(source: FrameSource, size: int | None) -> tuple[int, int]:
+    h, w = source.size
+    return (h, w) if size is None else size_for_long_side(h, w, size)
+
+
+def _frame_rgb(image: ImageData, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    rgb = image.srgb()
+    alpha = image.alpha
+    if tuple(rgb.shape[-2:]) != size:
+        rgb = resize(rgb, size).clamp(0, 1)
+        alpha = None if alpha is None else resize(alpha, size).clamp(0, 1)
+    return rgb, alpha
+
+
+class _VectorMotion:
+    """Flow ``t → t−1`` and its confidence from renderer vectors (Vector pass EXRs, optional Depth)."""
+
+    def __init__(self, folder: Path, working: tuple[int, int], source_size: tuple[int, int]) -> None:
+        self.working, self.source_size = working, source_size
+        self.vectors = VectorFrames(folder)
+
+    def __call__(self, frame: torch.Tensor, prev_frame: torch.Tensor, info: FrameInfo,
+                 prev_info: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
+        vec, depth = self.vectors.read(info.number)
+        if vec.shape[:2] != self.source_size:
+            raise InputError(
+                f"vectors for frame {info.number} are {vec.shape[1]}×{vec.shape[0]} but the frames are "
+                f"{self.source_size[1]}×{self.source_size[0]}"
+            )
+        prev_vec = prev_depth = None
+        if prev_info.number in self.vectors.by_number:
+            prev_vec, prev_depth = self.vectors.read(prev_info.number)
+            if prev_vec.shape != vec.shape:
+                raise InputError(f"vectors for frames {prev_info.number} and {info.number} differ in size")
+        both_depths = depth is not None and prev_depth is not None
+        flow, conf = flowlib.vector_confidence(vec, depth if both_depths else None, prev_depth if both_depths else None,
+                                               vector_prev=prev_vec)
+        return flowlib.resize_motion(flow, conf, self.working)
+
+
+def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -> VideoOutcome:
+    """Stylise a sequence end to end (see the module docstring).
+
+    Args:
+        request: What to do.
+        progress: Called after every frame (stage ``"frame N/T"``); returning ``False`` stops after
+            the current frame. Finished frames stay; a rerun resumes.
+
+    Returns:
+        :class:`VideoOutcome`.
+
+    Raises:
+        InputError, ImageReadError: Bad input (checked before the first frame is written).
+        OutputError: Bad output, or an output holding frames from different settings.
+        ModelError: Missing or corrupt model/encoder weights.
+        Cancelled: ``progress`` returned ``False`` (finished frames are kept).
+    """
+    started = time.perf_counter()
+    request.validate()
+    source = open_frames(request.source, fps=request.fps)
+    sink = open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
+    # The sink removes its frames' temporaries; those of the record and state files are ours.
+    remove_stale_temporaries(sink.state_dir, {RECORD_NAME, STATE_NAME})
+    frames = source.frames
+    working = _working_size(source, request.size)
+    vectors = _VectorMotion(request.vectors_dir, working, source.size) if request.coherent and request.flow == "vectors" else None
+    if vectors is not None:
+        vectors.vectors.check(frames)
+    engine = OnlineStylizer(request, quantisation_bits=sink.quantisation_bits)
+    device = engine.device
+
+    start = 0 if request.overwrite else sink.first_missing()
+    fingerprint = _fingerprint(request)
+    if start < len(frames):
+        _check_record(sink, fingerprint, start, request.overwrite)
+    meter = WarpingErrorMeter() if request.report else None
+
+    resumed_state = None
+    if request.coherent and 0 < start < len(frames):
+        state = _load_state(sink, start - 1) if engine.uses_features else None
+        resumed_state = engine.restore(_frame_rgb(source.read(start - 1), working)[0],
+                                       _frame_rgb(sink.read_done(frames[start - 1]), working)[0],
+                                       None if state is None else state["features"])
+    if meter is not None and start > 0:
+        for info, image in source.iter_frames(0):
+            if info.index >= start:
+                break
+            meter.update(_frame_rgb(sink.read_done(info), working)[0], _frame_rgb(image, working)[0])
+
+    tracker = ProgressTracker(progress, max(len(frames) - start, 1))
+    computed, frame_seconds = 0, []
+    previous = engine.prev.get("features") if engine.prev is not None else None
+    for info, image in source.iter_frames(start):
+        t0 = time.perf_counter()
+        frame, alpha = _frame_rgb(image, working)
+        fl = conf = None
+        if vectors is not None and engine.prev is not None:
+            fl, conf = vectors(frame, engine.prev_frame, info, frames[info.index - 1])
+        out, state = engine.step(frame, flow=fl, confidence=conf)
+        if computed == 0:
+            _write_record(sink, fingerprint)
+        if request.coherent:
+            _save_state(sink, info.index, state, previous)  # before the frame: see _save_state
+            previous = state.get("features")
+        sink.write(info, out, alpha)
+        if meter is not None:
+            meter.update(out, frame)
+        computed += 1
+        frame_seconds.append(time.perf_counter() - t0)
+        try:
+            tracker.advance(f"frame {info.index + 1}/{len(frames)}")
+        except Cancelled:
+            raise Cancelled(f"stopped after frame {info.number}; {info.index + 1} of {len(frames)} frames are "
+                            f"finished — run it again with the same settings to resume") from None
+    written = sink.finish()
+    return VideoOutcome(
+        output=Path(written),
+        frames=len(frames),
+        computed=computed,
+        seconds=time.perf_counter() - started,
+        seconds_per_frame=(sum(frame_seconds) / len(frame_seconds)) if frame_seconds else None,
+        warping_error=None if meter is None or meter.count < 2 else float(meter.value),
+        details={
+            "method": request.method, "coherent": request.coherent, "flow": request.flow if request.coherent else None,
+            "blend": request.blend if request.coherent else None, "keep": request.keep,
+            "size": list(working), "device": str(device), "resumed_from": start if start else None,
+            "resumed_state": resumed_state, "source": source.describe(), "fps": source.fps,
+        },
+    )
