@@ -9,7 +9,7 @@ from pathlib import Path
 from ..foundation.errors import InputError
 from .gatys import GatysConfig
 
-__all__ = ["METHODS", "StylizeRequest"]
+__all__ = ["METHODS", "StylizeRequest", "check_style_weights", "check_stylebank_styles"]
 
 #: Methods that stylise a still.
 METHODS = ("gatys", "stylebank")
@@ -84,7 +84,7 @@ def check_stylebank_styles(styles: tuple[Path, ...], style_names: tuple[str, ...
     """
     if styles:
         raise InputError("the stylebank method takes style names, not style images", setting="style_names")
-    if not style_names or any(not name for name in style_names):
+    if not style_names:
         raise InputError("the stylebank method needs at least one style name", setting="style_names")
     if not (0.0 <= strength <= 1.0):
         raise InputError(f"strength must be in [0, 1], got {strength}", setting="strength")
