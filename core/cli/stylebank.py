@@ -11,7 +11,8 @@ from .common import Parser, progress_bar, report
 def _train_config(args: argparse.Namespace, **overrides):
     from ..stylebank.train import TrainConfig
 
-    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width",
+    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
+                                            "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
                                             "checkpoint_every",
                                             "seed") if getattr(args, k, None) is not None}
@@ -69,7 +70,10 @@ def add_parser(sub) -> None:
 
     def training_options(q, steps_help: str) -> None:
         q.add_argument("--content-dir", type=Path, required=True, help="folder of content photos")
-        q.add_argument("--size", type=int, default=None, help="training crop side (default 192)")
+        q.add_argument("--size", type=int, default=None, help="training crop side (default 256)")
+        q.add_argument("--scale-jitter", type=float, default=None,
+                       help="largest photo short side in crop sides (default 1.15: one scale)")
+        q.add_argument("--style-size", type=int, default=None, help="style image long side for its Gram targets")
         q.add_argument("--batch-size", type=int, default=None)
         q.add_argument("--steps", type=int, default=None, help=steps_help)
         q.add_argument("--lr", type=float, default=None)
@@ -90,7 +94,8 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
     t.add_argument("--t", type=int, default=None, help="stylising steps per auto-encoder step (default 2)")
     t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 500)")
-    t.add_argument("--width", type=int, default=None, help="network width (default 16)")
+    t.add_argument("--width", type=int, default=None, help="network width (default 24)")
+    t.add_argument("--arch", type=int, default=None, choices=(2, 3), help="network architecture (default 3)")
     training_options(t, "steps after the warm-up (default 4000)")
     t.set_defaults(func=_run_train)
 

@@ -25,11 +25,14 @@ import torch
 from ..foundation.atomic_write import atomic_path, atomic_write_bytes
 from ..foundation.errors import HashMismatchError, InputError, ModelError
 from ..foundation.registry import VENDORED_DIR, sha256_of, vendored_entry, verify_file
-from .net import StyleBankNet
+from .net import ARCHITECTURES, StyleBankNet
 
-#: ``stylebank/2``: the lean architecture of :mod:`core.stylebank.net` (1/8 bottleneck, pixel-shuffle
-#: output). ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error.
-FORMAT = "stylebank/2"
+#: ``stylebank/<arch>`` → the architecture of :mod:`core.stylebank.net` it names: 2 (1/8 bottleneck,
+#: instance norm throughout) and 3 (1/4 bottleneck, normalisation only in the banks).
+#: ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error.
+FORMATS = {f"stylebank/{arch}": arch for arch in ARCHITECTURES}
+#: The format new models are written in.
+FORMAT = "stylebank/3"
 MANIFEST = "model.toml"
 BASE_FILE = "base.safetensors"
 BANK_DIR = "banks"
@@ -68,9 +71,14 @@ def read_manifest(model_dir: str | Path) -> dict:
         raise ModelError(f"{model_dir} is not a StyleBank model: {MANIFEST} is missing") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{path} is corrupt: {exc}") from exc
-    if data.get("format") != FORMAT:
-        raise ModelError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+    if data.get("format") not in FORMATS:
+        raise ModelError(f"{path}: format {data.get('format')!r} is not one of {', '.join(FORMATS)}")
     return data
+
+
+def format_of(net: StyleBankNet) -> str:
+    """The ``model.toml`` format string of a network."""
+    return f"stylebank/{net.arch}"
 
 
 def write_manifest(model_dir: str | Path, data: dict) -> None:
@@ -129,9 +137,10 @@ def save_model(net: StyleBankNet, model_dir: str | Path, *, base_info: dict | No
     model_dir = Path(model_dir)
     (model_dir / BANK_DIR).mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(model_dir) if (model_dir / MANIFEST).exists() else {
-        "format": FORMAT, "width": net.width, "base": {}, "styles": {}}
-    if manifest.get("width") != net.width:
-        raise ModelError(f"{model_dir} holds a width-{manifest.get('width')} model; this network is width {net.width}")
+        "format": format_of(net), "width": net.width, "base": {}, "styles": {}}
+    if manifest.get("width") != net.width or manifest.get("format") != format_of(net):
+        raise ModelError(f"{model_dir} holds a {manifest.get('format')} width-{manifest.get('width')} model; "
+                         f"this network is {format_of(net)} width {net.width}")
     base_path = model_dir / BASE_FILE
     if base_info is not None or not base_path.exists():
         digest = _save_tensors({**_prefixed(net.encoder, "encoder"), **_prefixed(net.decoder, "decoder")}, base_path)
@@ -199,7 +208,7 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
     if unknown:
         raise InputError(f"unknown style(s) {unknown}; {model_dir} has: {', '.join(available) or 'none'}",
                          setting="style_names")
-    net = StyleBankNet(int(manifest["width"]), tuple(wanted))
+    net = StyleBankNet(int(manifest["width"]), tuple(wanted), arch=FORMATS[manifest["format"]])
     vendored = model_dir.resolve() == DEFAULT_MODEL_DIR.resolve()
     base = manifest.get("base", {})
     base_path = model_dir / base.get("file", BASE_FILE)

@@ -13,10 +13,13 @@ first (the stylising branch then starts from a decoder that already draws images
 ``add_style`` learns one new bank with E, D and every other bank frozen (their tensors stay
 bitwise identical), as in the paper's incremental learning.
 
-Checkpoints (``MODEL_DIR/checkpoint.pt``: tensors and plain numbers only, loaded with
-``weights_only=True``) are written atomically every ``checkpoint_every`` steps and at the end;
-``resume=True`` continues from the last one with the same data order. A JSON-lines log of the
-losses is appended to ``MODEL_DIR/train_log.jsonl``.
+Checkpoints (``MODEL_DIR/checkpoint.safetensors``: the network's weights, the Adam state and the
+random generators' states as float32/int tensors, the step and settings as JSON metadata; nothing
+is unpickled) are written atomically every ``checkpoint_every`` steps and at the end;
+``resume=True`` continues from the last one with the same data order, so a stopped and resumed run
+is bitwise identical to an uninterrupted one. The file is small (about 16 MB for architecture 3
+with 12 styles) so a long CPU training can be committed and continued on another machine. A
+JSON-lines log of the losses is appended to ``MODEL_DIR/train_log.jsonl``.
 
 Reference: Chen et al., "StyleBank: An Explicit Representation for Neural Image Style Transfer",
 CVPR 2017, §4 (T+1 training) and §5.3 (incremental learning).
@@ -43,9 +46,9 @@ from ..io.images import SUPPORTED_EXTENSIONS, read_image
 from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
 from .model import check_style_name, load_model, read_manifest, save_model
-from .net import SIZE_MULTIPLE, StyleBankNet
+from .net import ARCHITECTURES, SIZE_MULTIPLE, StyleBankNet
 
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.safetensors"
 LOG = "train_log.jsonl"
 
 
@@ -54,7 +57,10 @@ class TrainConfig:
     """StyleBank training settings.
 
     Attributes:
+        arch: Network architecture (:class:`core.stylebank_net.StyleBankNet`).
         size: Side of the square training crops.
+        scale_jitter: Content photos are scaled so their short side is ``size × U(1.15, scale_jitter)``
+            before cropping (``≤ 1.15``: a fixed 1.15), so the network sees each scene at several scales.
         batch_size: Crops per step.
         steps: Total steps after the warm-up (stylising and identity steps together).
         t: ``T``: stylising steps per identity step.
@@ -68,20 +74,22 @@ class TrainConfig:
         seed: Seed of the initial weights and the data order.
     """
 
-    size: int = 192
+    arch: int = 3
+    size: int = 256
+    scale_jitter: float = 1.15
     batch_size: int = 4
     steps: int = 4000
     t: int = 2
     ae_warmup: int = 500
     lr: float = 1e-3
-    width: int = 16
-    content_weight: float = 1.0
+    width: int = 24
+    content_weight: float = 0.5
     style_weight: float = 5.0
     tv_weight: float = 10.0
     identity_weight: float = 100.0
-    content_layers: tuple[str, ...] = ("relu3_3",)
+    content_layers: tuple[str, ...] = ("relu2_2", "relu3_3")
     style_layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
-    style_size: int = 256
+    style_size: int = 512
     checkpoint_every: int = 100
     seed: int = 0
 
@@ -90,6 +98,10 @@ class TrainConfig:
         for name in ("size", "batch_size", "t", "width", "checkpoint_every", "style_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if self.arch not in ARCHITECTURES:
+            raise InputError(f"arch must be one of {ARCHITECTURES}, got {self.arch}")
+        if not math.isfinite(self.scale_jitter) or not 1.0 <= self.scale_jitter <= 4.0:
+            raise InputError(f"scale_jitter must be in [1, 4], got {self.scale_jitter}")
         if self.size % SIZE_MULTIPLE:
             raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
         if self.steps < 0 or self.ae_warmup < 0:
@@ -102,13 +114,15 @@ class ContentCrops:
     Args:
         folder: Searched recursively for PNG/JPEG/TIFF/EXR files.
         size: Crop side.
-        rng: Random generator (its state is checkpointed).
+        scale_jitter: Largest short side of the stored photos, in multiples of ``size`` (at least
+            1.15); each crop is taken from the photo scaled by a random factor so its short side
+            lies between ``1.15 × size`` and this.
 
     Raises:
         InputError: No usable images.
     """
 
-    def __init__(self, folder: str | Path, size: int) -> None:
+    def __init__(self, folder: str | Path, size: int, scale_jitter: float = 1.15) -> None:
         folder = Path(folder)
         if not folder.is_dir():
             raise InputError(f"content folder {folder} does not exist")
@@ -116,11 +130,13 @@ class ContentCrops:
         if not files:
             raise InputError(f"content folder {folder} holds no images (looked for {', '.join(SUPPORTED_EXTENSIONS)})")
         self.size = size
+        self.low = size * 1.15
+        self.high = size * max(scale_jitter, 1.15)
         self.images = []
         for p in files:
             img = read_image(p).srgb()
             short = min(img.shape[-2:])
-            scale = max(size * 1.15 / short, 1e-6)
+            scale = max(self.high / short, 1e-6)
             img = resize(img, (max(size, round(img.shape[-2] * scale)), max(size, round(img.shape[-1] * scale))))
             self.images.append((img[0] * 255).round().to(torch.uint8))
         self.files = files
@@ -130,6 +146,11 @@ class ContentCrops:
         out = []
         for _ in range(count):
             img = self.images[int(rng.integers(len(self.images)))]
+            if self.high > self.low:
+                short = rng.uniform(self.low, self.high)
+                scale = short / min(img.shape[-2:])
+                hw = (max(self.size, round(img.shape[-2] * scale)), max(self.size, round(img.shape[-1] * scale)))
+                img = F.interpolate(img[None].float(), size=hw, mode="area")[0].round().to(torch.uint8)
             y = int(rng.integers(img.shape[1] - self.size + 1))
             x = int(rng.integers(img.shape[2] - self.size + 1))
             crop = img[:, y : y + self.size, x : x + self.size]
@@ -202,25 +223,58 @@ class TrainResult:
 
 def _save_checkpoint(path: Path, net: StyleBankNet, opt: torch.optim.Optimizer, step: int,
                      rng: np.random.Generator, config: TrainConfig, styles: list[str], phase: str) -> None:
-    state = {
-        "model": net.state_dict(),
-        "optim": opt.state_dict(),
-        "step": step,
+    """Write the exact training state as safetensors (tensors + JSON metadata, no pickle)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    optim = opt.state_dict()
+    for index, entry in optim["state"].items():
+        for key, value in entry.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    metadata = {
+        "step": str(step),
         "rng": json.dumps(rng.bit_generator.state),
-        "torch_rng": torch.get_rng_state(),
+        "param_groups": json.dumps(optim["param_groups"]),
         "config": json.dumps(asdict(config)),
         "styles": json.dumps(styles),
         "phase": phase,
     }
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def _load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint written by :func:`_save_checkpoint`.
+
+    Returns:
+        ``{"model": state dict, "optim": optimiser state dict, "torch_rng": tensor, "step": int,
+        "rng": str, "config": str, "styles": str, "phase": str}``.
+
+    Raises:
+        ModelError: Not a safetensors file (a pickle, say), corrupt, or missing entries.
+    """
+    from safetensors import SafetensorError, safe_open
+
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file or a pickle payload: refuse either way
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        state: dict = {"model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}}
+        optim_state: dict[int, dict] = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, index, name = key.split(".", 2)
+                optim_state.setdefault(int(index), {})[name] = value
+        state["optim"] = {"state": optim_state, "param_groups": json.loads(meta["param_groups"])}
+        state["torch_rng"] = tensors["rng.torch"]
+        state["step"] = int(meta["step"])
+        for key in ("rng", "config", "styles", "phase"):
+            state[key] = meta[key]
+        json.loads(state["config"]), json.loads(state["styles"]), json.loads(state["rng"])
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:  # a pickle, a truncated file, a foreign one
         raise ModelError(f"checkpoint {path} cannot be loaded safely: {one_line_reason(exc)}") from exc
+    return state
 
 
 def _log(model_dir: Path, record: dict) -> None:
@@ -303,7 +357,7 @@ def train(
     ckpt_path = model_dir / CHECKPOINT
     start = time.perf_counter()
     torch.manual_seed(config.seed)
-    net = StyleBankNet(config.width, tuple(names)).to(device)
+    net = StyleBankNet(config.width, tuple(names), arch=config.arch).to(device)
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)
@@ -314,14 +368,16 @@ def train(
             raise InputError(f"checkpoint styles {json.loads(state['styles'])} differ from {names}; "
                              "resume with the same --style list")
         saved_cfg = json.loads(state["config"])
-        if saved_cfg.get("width") != config.width:
-            raise InputError(f"checkpoint width {saved_cfg.get('width')} differs from {config.width}")
+        for key in ("arch", "width"):
+            if saved_cfg.get(key, 2 if key == "arch" else None) != getattr(config, key):
+                raise InputError(f"checkpoint {key} {saved_cfg.get(key)} differs from {getattr(config, key)}; "
+                                 f"resume with the same {key}")
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optim"])
         rng.bit_generator.state = json.loads(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         step = int(state["step"])
-    crops = ContentCrops(content_dir, config.size)
+    crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     style_images = {n: read_image(p).srgb().to(device) for n, p in styles.items()}
     loss_fn = PerceptualLoss(vgg, config, style_images)
     total = config.ae_warmup + config.steps
@@ -386,7 +442,7 @@ def add_style(
     params = list(bank.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)
-    crops = ContentCrops(content_dir, config.size)
+    crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
     tracker = ProgressTracker(progress, config.steps)
     last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, [name], 0, config.steps, rng, model_dir, device,
