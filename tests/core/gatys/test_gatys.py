@@ -60,10 +60,14 @@ def test_histogram_matching_keeps_a_gray_photo_gray(encoder):
     def chroma(img):
         return float(rgb_to_yiq(img)[:, 1:].norm(dim=1).mean())
 
+    # Measured against the style's own saturation (≈ 0.48), which does not depend on the CPU: the
+    # plain result's chroma does (0.10 on CI, 0.12 here), the matched one stays ≈ 0.03 everywhere.
+    style_chroma = chroma(style)
     plain = stylize_gatys(content, [style], encoder, config=GatysConfig(**cfg))
     matched = stylize_gatys(content, [style], encoder, config=GatysConfig(preserve_color="histogram", **cfg))
-    assert chroma(plain.image) > 0.05
-    assert chroma(matched.image) < 0.3 * chroma(plain.image)
+    assert chroma(plain.image) > 0.15 * style_chroma  # without matching, the reds show
+    assert chroma(matched.image) < 0.1 * style_chroma  # with it, a faint tint at most
+    assert chroma(matched.image) < 0.5 * chroma(plain.image)
 
 
 def test_masks_give_each_region_its_style(encoder):
