@@ -14,7 +14,7 @@ def _train_config(args: argparse.Namespace, **overrides):
     values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
-                                            "checkpoint_every",
+                                            "checkpoint_every", "precision",
                                             "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
     return TrainConfig(**values)
@@ -46,8 +46,8 @@ def _run_add(args: argparse.Namespace) -> int:
     vgg = get_encoder(args.encoder_weights, device=device)
     config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
     with progress_bar(f"add-style {name}", args.quiet) as progress:
-        result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, device=device,
-                           progress=progress)
+        result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, resume=args.resume,
+                           device=device, progress=progress)
     report(args, {"model": str(result.model_dir), "style": name, "steps": result.steps_done,
                    "seconds": round(result.seconds, 1), "losses": result.last_losses},
             f"added {name!r} to {result.model_dir} in {result.seconds:.0f} s")
@@ -83,6 +83,8 @@ def add_parser(sub) -> None:
         q.add_argument("--identity-weight", type=float, default=None, help="auto-encoder loss weight")
         q.add_argument("--checkpoint-every", type=int, default=None)
         q.add_argument("--seed", type=int, default=None)
+        q.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
+                       help="auto (default): bfloat16 where the GPU or CPU computes it natively, else fp32")
         q.add_argument("--device", default="auto")
         q.add_argument("--encoder-weights", type=Path, default=None, help="loss network weights")
         q.add_argument("--json", action="store_true")
@@ -102,6 +104,8 @@ def add_parser(sub) -> None:
     a = cmds.add_parser("add-style", help="learn one new style with E and D frozen")
     a.add_argument("model_dir", type=Path)
     a.add_argument("style", metavar="NAME=IMAGE")
+    a.add_argument("--resume", action="store_true",
+                   help="continue the unfinished run of this style (kept every --checkpoint-every steps)")
     training_options(a, "steps (default 1000)")
     a.set_defaults(func=_run_add)
 

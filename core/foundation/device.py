@@ -56,3 +56,39 @@ def autocast_context(device: torch.device):
     if dtype is None:
         return nullcontext
     return partial(torch.autocast, device_type="cuda", dtype=dtype)
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AMX or AVX-512 BF16), so bf16 convolutions are fast.
+
+    Without it, bf16 on a CPU is emulated and slower than float32.
+    """
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
+def training_autocast(device: torch.device, precision: str = "auto"):
+    """A zero-argument factory of the autocast contexts used while *training* on ``device``.
+
+    ``"fp32"``: none. ``"bf16"``: bfloat16 autocast on the device. ``"auto"``: on CUDA as
+    :func:`autocast_context`; on a CPU with native bf16 (see :func:`cpu_has_native_bf16`) bf16,
+    which halves the time of a StyleBank training step there (measured: VGG16 forward + backward of
+    4 × 256² crops, 1.4 s → 0.75 s on a 2-core AMX CPU); else none. Losses are computed in float32
+    outside it (:mod:`core.nn.losses` casts features up; callers disable autocast around them).
+
+    Raises:
+        DeviceError: An unknown precision.
+    """
+    if precision not in PRECISIONS:
+        raise DeviceError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}",
+                          setting="precision")
+    if precision == "fp32":
+        return nullcontext
+    if precision == "bf16":
+        return partial(torch.autocast, device_type=device.type, dtype=torch.bfloat16)
+    if device.type == "cuda":
+        return autocast_context(device)
+    return partial(torch.autocast, device_type="cpu", dtype=torch.bfloat16) if cpu_has_native_bf16() else nullcontext

@@ -39,7 +39,8 @@ import torch
 from torch.nn import functional as F
 
 from ..foundation.atomic_write import atomic_path
-from ..foundation.errors import InputError, ModelError, one_line_reason
+from ..foundation.device import PRECISIONS, training_autocast
+from ..foundation.errors import Cancelled, InputError, ModelError, one_line_reason
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, resize_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, read_image
@@ -72,6 +73,10 @@ class TrainConfig:
         style_size: Long side of the style images when their Gram targets are computed.
         checkpoint_every: Steps between checkpoints.
         seed: Seed of the initial weights and the data order.
+        precision: ``"auto"`` (bfloat16 autocast where the hardware computes it natively — a CUDA
+            GPU or an AMX / AVX-512-BF16 CPU — else float32), ``"fp32"`` or ``"bf16"``; see
+            :func:`core.foundation.device.training_autocast`. Weights, optimiser state and losses
+            stay float32.
     """
 
     arch: int = 3
@@ -92,6 +97,7 @@ class TrainConfig:
     style_size: int = 512
     checkpoint_every: int = 100
     seed: int = 0
+    precision: str = "auto"
 
     def validate(self) -> None:
         """Raise :class:`InputError` on out-of-range values."""
@@ -106,6 +112,8 @@ class TrainConfig:
             raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
         if self.steps < 0 or self.ae_warmup < 0:
             raise InputError("steps and ae_warmup must be ≥ 0")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 class ContentCrops:
@@ -202,6 +210,13 @@ class PerceptualLoss:
         with torch.no_grad():
             targets = self.vgg(content, cfg.content_layers)
         feats = self.vgg(output, self.layers)
+        # The loss network may run under bf16 autocast; the losses themselves are float32.
+        with torch.autocast(device_type=output.device.type, enabled=False):
+            return self._losses(output.float(), feats, targets, style)
+
+    def _losses(self, output: torch.Tensor, feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                style: str) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
         lc = sum(content_loss(feats[k], targets[k]) / max(float(targets[k].pow(2).mean()), 1e-12)
                  for k in cfg.content_layers)
         ls = sum(style_loss(feats[k], self.grams[style][k]) / self.norms[style][k] for k in cfg.style_layers)
@@ -221,9 +236,13 @@ class TrainResult:
     last_losses: dict[str, float] = field(default_factory=dict)
 
 
-def _save_checkpoint(path: Path, net: StyleBankNet, opt: torch.optim.Optimizer, step: int,
-                     rng: np.random.Generator, config: TrainConfig, styles: list[str], phase: str) -> None:
-    """Write the exact training state as safetensors (tensors + JSON metadata, no pickle)."""
+def _save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                     rng: np.random.Generator, config: TrainConfig, styles: list[str], phase: str,
+                     extra: dict[str, str] | None = None) -> None:
+    """Write the exact training state as safetensors (tensors + JSON metadata, no pickle).
+
+    ``net`` is the module being trained: the whole network, or one bank for :func:`add_style`.
+    """
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
@@ -239,6 +258,7 @@ def _save_checkpoint(path: Path, net: StyleBankNet, opt: torch.optim.Optimizer, 
         "config": json.dumps(asdict(config)),
         "styles": json.dumps(styles),
         "phase": phase,
+        **(extra or {}),
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
@@ -271,6 +291,7 @@ def _load_checkpoint(path: Path) -> dict:
         state["step"] = int(meta["step"])
         for key in ("rng", "config", "styles", "phase"):
             state[key] = meta[key]
+        state["meta"] = meta
         json.loads(state["config"]), json.loads(state["styles"]), json.loads(state["rng"])
     except (SafetensorError, OSError, KeyError, ValueError) as exc:  # a pickle, a truncated file, a foreign one
         raise ModelError(f"checkpoint {path} cannot be loaded safely: {one_line_reason(exc)}") from exc
@@ -291,20 +312,23 @@ def _hardware(device: torch.device) -> str:
 def _run_loop(net, params, opt, vgg, crops, loss_fn, config, styles, start_step, total_steps, rng, model_dir,
               device, tracker, identity: bool, warmup_end: int, phase: str, on_checkpoint) -> dict[str, float]:
     last: dict[str, float] = {}
+    amp = training_autocast(device, config.precision)
     for step in range(start_step, total_steps):
         batch = crops.batch(rng, config.batch_size).to(device)
         in_warmup = step < warmup_end
         cycle = (step - warmup_end) % (config.t + 1)
         if identity and (in_warmup or cycle == config.t):
-            out = net.reconstruct(batch)
-            loss = config.identity_weight * F.mse_loss(out, batch)
+            with amp():
+                out = net.reconstruct(batch)
+            loss = config.identity_weight * F.mse_loss(out.float(), batch)
             record = {"branch": "identity", "identity": float(loss.detach())}
         else:
             # Round robin over the styles, counting stylising steps only.
             done = (step - warmup_end) // (config.t + 1) * config.t + cycle if identity else step
             style = styles[done % len(styles)]
-            out = net.stylise(batch, style)
-            parts = loss_fn(out, batch, style)
+            with amp():
+                out = net.stylise(batch, style)
+                parts = loss_fn(out, batch, style)
             loss = parts["total"]
             record = {"branch": "style", "style": style, **{k: float(v.detach()) for k, v in parts.items()}}
         if not math.isfinite(float(loss.detach())):
@@ -317,7 +341,13 @@ def _run_loop(net, params, opt, vgg, crops, loss_fn, config, styles, start_step,
         _log(model_dir, {"step": step + 1, "phase": phase, "time": round(time.time(), 1), **record})
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == total_steps:
             on_checkpoint(step + 1)
-        tracker.advance(phase, float(loss.detach()))
+        try:
+            tracker.advance(phase, float(loss.detach()))
+        except Cancelled:
+            # A clean step boundary: keep every finished step, so a resume continues exactly here.
+            if (step + 1) % config.checkpoint_every and step + 1 != total_steps:
+                on_checkpoint(step + 1)
+            raise
     return last
 
 
@@ -403,6 +433,21 @@ def train(
                        {k: v for k, v in last.items() if isinstance(v, float)})
 
 
+def add_style_checkpoint(model_dir: str | Path, name: str) -> Path:
+    """Where an unfinished :func:`add_style` run for ``name`` keeps its state (removed when it finishes)."""
+    return Path(model_dir) / f"{name}.add-style.{CHECKPOINT}"
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def add_style(
     model_dir: str | Path,
     name: str,
@@ -411,17 +456,22 @@ def add_style(
     vgg: MultiLayerEncoder,
     *,
     config: TrainConfig = TrainConfig(steps=1000, ae_warmup=0),
+    resume: bool = False,
     device: torch.device | str = "cpu",
     progress: ProgressCallback | None = None,
 ) -> TrainResult:
     """Learn a new style bank with E, D and the other banks frozen (incremental learning).
 
     Only ``banks/<name>.safetensors`` is written (plus the manifest); the base file and the other
-    banks are untouched.
+    banks are untouched. Every ``config.checkpoint_every`` steps, and when the progress callback
+    cancels, the bank's exact training state goes to :func:`add_style_checkpoint`; ``resume=True``
+    continues from it bitwise-identically (same image, same settings), and a finished run removes it.
 
     Raises:
-        InputError: Bad name, existing name, missing image or content.
-        ModelError: The model folder cannot be loaded.
+        InputError: Bad name, existing name, missing image or content; a resume whose image or
+            settings differ from the checkpoint's.
+        ModelError: The model folder or the checkpoint cannot be loaded.
+        Cancelled: The callback cancelled (the state of the last finished step is kept).
     """
     config.validate()
     check_style_name(name)
@@ -429,10 +479,12 @@ def add_style(
     manifest = read_manifest(model_dir)
     if name in manifest.get("styles", {}):
         raise InputError(f"style {name!r} already exists in {model_dir}; pick another name")
-    if not Path(image).is_file():
+    image = Path(image)
+    if not image.is_file():
         raise InputError(f"style image {image} does not exist")
     device = torch.device(device)
     start = time.perf_counter()
+    image_hash = _file_sha256(image)
     torch.manual_seed(config.seed)
     net, _ = load_model(model_dir, styles=[], device=device)
     net.requires_grad_(False)
@@ -442,15 +494,40 @@ def add_style(
     params = list(bank.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)
+    ckpt_path = add_style_checkpoint(model_dir, name)
+    step = 0
+    if resume and ckpt_path.exists():
+        state = _load_checkpoint(ckpt_path)
+        if state["meta"].get("image_sha256") != image_hash:
+            raise InputError(f"the unfinished run in {ckpt_path.name} learnt another image; "
+                             f"resume with the same image or start afresh without resume")
+        saved = json.loads(state["config"])
+        changed = [k for k in ("size", "batch_size", "lr", "steps", "style_weight", "content_weight", "tv_weight",
+                               "style_size", "scale_jitter", "seed") if saved.get(k) != getattr(config, k)]
+        if changed:
+            raise InputError(f"the unfinished run in {ckpt_path.name} used other settings ({', '.join(changed)}); "
+                             "resume with the same settings or start afresh without resume")
+        bank.load_state_dict(state["model"])
+        opt.load_state_dict(state["optim"])
+        rng.bit_generator.state = json.loads(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step = int(state["step"])
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
-    tracker = ProgressTracker(progress, config.steps)
-    last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, [name], 0, config.steps, rng, model_dir, device,
-                     tracker, False, 0, f"add-style {name}", lambda at: None)
+    tracker = ProgressTracker(progress, config.steps - step)
+    phase = f"add-style {name}"
+
+    def checkpoint(at: int) -> None:
+        if at < config.steps:
+            _save_checkpoint(ckpt_path, bank, opt, at, rng, config, [name], phase, {"image_sha256": image_hash})
+
+    last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, [name], step, config.steps, rng, model_dir,
+                     device, tracker, False, 0, phase, checkpoint)
     net.eval()
     save_model(net, model_dir, styles=[name],
-               bank_info={name: {"image": Path(image).name, "steps": config.steps, "size": config.size,
+               bank_info={name: {"image": image.name, "steps": config.steps, "size": config.size,
                                  "seconds": round(time.perf_counter() - start, 1), "hardware": _hardware(device),
-                                 "incremental": True}})
+                                 "precision": config.precision, "incremental": True}})
+    ckpt_path.unlink(missing_ok=True)
     return TrainResult(model_dir, config.steps, time.perf_counter() - start,
                        {k: v for k, v in last.items() if isinstance(v, float)})

@@ -121,3 +121,21 @@ def test_cpu_and_cuda_encoders_agree() -> None:
     finally:
         vgg._cached_encoder.cache_clear()
         encoder_weights._load_cached.cache_clear()
+
+
+def test_training_autocast_follows_the_precision_and_the_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contextlib import nullcontext
+
+    from core.foundation import device as dev
+    from core.foundation.errors import DeviceError
+
+    cpu = torch.device("cpu")
+    assert dev.training_autocast(cpu, "fp32") is nullcontext
+    with dev.training_autocast(cpu, "bf16")():
+        assert torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4)).dtype == torch.bfloat16
+    for native, expected in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda native=native: native)
+        with dev.training_autocast(cpu, "auto")():
+            assert torch.nn.functional.linear(torch.ones(2, 4), torch.ones(3, 4)).dtype == expected
+    with pytest.raises(DeviceError, match="unknown precision 'fp8'"):
+        dev.training_autocast(cpu, "fp8")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -229,6 +230,40 @@ def test_add_style_trains_only_the_new_bank(encoder, content_dir, style_files, t
     with pytest.raises(InputError, match="invalid style name"):
         add_style(model, "../evil", style_files[2], content_dir, encoder, config=TINY)
     assert (model / BASE_FILE).read_bytes() == before[Path(BASE_FILE)]
+
+
+def test_add_style_cancelled_then_resumed_matches_an_uninterrupted_run(encoder, content_dir, style_files, tmp_path):
+    from core.foundation.errors import Cancelled
+    from core.stylebank.train import add_style_checkpoint
+
+    base = tmp_path / "base"
+    train(content_dir, {"red": style_files[0]}, base, encoder, config=TINY)
+    cfg = TrainConfig(**{**TINY.__dict__, "steps": 7, "ae_warmup": 0, "checkpoint_every": 3})
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    shutil.copytree(base, whole)
+    shutil.copytree(base, split)
+    add_style(whole, "green", style_files[2], content_dir, encoder, config=cfg)
+    assert not add_style_checkpoint(whole, "green").exists()  # a finished run leaves no state behind
+
+    seen = []
+    with pytest.raises(Cancelled):  # the artist cancels after 5 steps: not a checkpoint multiple
+        add_style(split, "green", style_files[2], content_dir, encoder, config=cfg,
+                  progress=lambda e: seen.append(e) or len(seen) < 5)
+    assert add_style_checkpoint(split, "green").exists()
+    assert "green" not in load_model(split)[0].styles  # no half-learnt style is offered
+    with pytest.raises(InputError, match="another image"):
+        add_style(split, "green", style_files[1], content_dir, encoder, config=cfg, resume=True)
+    with pytest.raises(InputError, match="other settings.*lr"):
+        add_style(split, "green", style_files[2], content_dir, encoder, resume=True,
+                  config=TrainConfig(**{**cfg.__dict__, "lr": 0.01}))
+    events = []
+    add_style(split, "green", style_files[2], content_dir, encoder, config=cfg, resume=True,
+              progress=events.append)
+    assert len(events) == 2  # only the 2 steps left were run
+    a, b = load_model(whole)[0], load_model(split)[0]
+    for (k, v1), v2 in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(v1, v2), k
+    assert not add_style_checkpoint(split, "green").exists()
 
 
 def test_cli_stylebank_contract(net, tmp_path, capsys):
