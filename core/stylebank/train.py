@@ -298,6 +298,15 @@ def _load_checkpoint(path: Path) -> dict:
     return state
 
 
+def _restore(state: dict, net: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator) -> int:
+    """Put a loaded checkpoint's weights, optimiser and random states back; return its step."""
+    net.load_state_dict(state["model"])
+    opt.load_state_dict(state["optim"])
+    rng.bit_generator.state = json.loads(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
 def _log(model_dir: Path, record: dict) -> None:
     with open(model_dir / LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -402,11 +411,7 @@ def train(
             if saved_cfg.get(key, 2 if key == "arch" else None) != getattr(config, key):
                 raise InputError(f"checkpoint {key} {saved_cfg.get(key)} differs from {getattr(config, key)}; "
                                  f"resume with the same {key}")
-        net.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
+        step = _restore(state, net, opt, rng)
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     style_images = {n: read_image(p).srgb().to(device) for n, p in styles.items()}
     loss_fn = PerceptualLoss(vgg, config, style_images)
@@ -507,11 +512,7 @@ def add_style(
         if changed:
             raise InputError(f"the unfinished run in {ckpt_path.name} used other settings ({', '.join(changed)}); "
                              "resume with the same settings or start afresh without resume")
-        bank.load_state_dict(state["model"])
-        opt.load_state_dict(state["optim"])
-        rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step = int(state["step"])
+        step = _restore(state, bank, opt, rng)
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
     tracker = ProgressTracker(progress, config.steps - step)
