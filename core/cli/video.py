@@ -38,6 +38,8 @@ def add_parser(sub) -> None:
                    help="folder of Vector-pass EXRs (one per frame, same numbers; Depth used when present)")
     p.add_argument("--blend", choices=("image", "feature", "both"), default=VideoRequest.blend,
                    help=f"where to blend the propagated result (default {VideoRequest.blend})")
+    p.add_argument("--no-restore-detail", dest="restore_detail", action="store_false",
+                   help="blend without restoring the fresh frame's fine detail (softer, slightly steadier)")
     p.add_argument("--keep", type=float, default=VideoRequest.keep,
                    help=f"share of the propagated result kept where the motion is trusted (default {VideoRequest.keep})")
     p.add_argument("--size", type=positive_int, default=None, help="long side of the result in px (default: as input)")
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     request = VideoRequest(
         source=args.input, output=args.output, method=args.method, coherent=args.coherent, flow=args.flow,
         dis_preset=args.dis_preset, vectors_dir=args.vectors_dir, blend=args.blend, keep=args.keep,
+        restore_detail=args.restore_detail,
         size=args.size, model=args.model, style_names=tuple(args.style_names),
         style_weights=None if args.style_weights is None else tuple(args.style_weights), strength=args.strength,
         styles=tuple(args.styles), gatys=GatysConfig(iterations=args.iterations, pyramid_levels=1),

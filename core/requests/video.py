@@ -43,6 +43,9 @@ class VideoRequest:
         blend: Where the propagated result is blended with the fresh one: ``"image"``, ``"feature"``
             (StyleBank only: before the decoder) or ``"both"``.
         keep: How much of the propagated result is kept where the flow is fully trusted (0–1).
+        restore_detail: After an image-space blend, give the frame back the fresh stylisation's
+            amount of fine detail (:func:`core.video.detail.restore_detail`), so coherent frames are
+            as crisp as per-frame ones; ``False`` keeps the plain (softer, slightly steadier) blend.
         size: Long side of the working (and output) size; ``None`` keeps the frames' size.
         model, style_names, style_weights, strength: StyleBank settings (see :class:`StylizeRequest`).
         styles: Style image files (Gatys), or the reference image B′ (analogy).
@@ -66,6 +69,7 @@ class VideoRequest:
     vectors_dir: Path | None = None
     blend: str = "image"
     keep: float = 0.85
+    restore_detail: bool = True
     size: int | None = None
     model: Path | None = None
     style_names: tuple[str, ...] = ()

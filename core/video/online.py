@@ -37,6 +37,7 @@ from ..foundation.progress import ProgressCallback
 from ..imaging.resize import resize
 from ..requests.video import VideoRequest
 from . import flow as flowlib
+from .detail import restore_detail
 
 __all__ = ["OnlineStylizer", "quantise"]
 
@@ -264,7 +265,8 @@ class OnlineStylizer:
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             warped = flowlib.warp_cubic(self.prev["image"], fl).clamp(0, 1)
             c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
-            out = out + (r.keep * c) * (warped - out)
+            blended = out + (r.keep * c) * (warped - out)
+            out = restore_detail(blended, out) if r.restore_detail else blended
         out = quantise(out.clamp(0, 1), self.bits)
         if r.coherent:
             self.prev = {"image": out, **state}

@@ -1,0 +1,95 @@
+"""Detail restoration for temporal blending: coherent frames as crisp as per-frame ones.
+
+Blending the propagated previous result with the fresh stylisation,
+``R = fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, averages two pictures whose strokes are almost
+but not exactly aligned. Averaging partly cancels their fine detail, and since every frame carries
+the last one forward the loss compounds: measured on ``cutBunny.mp4`` (48 frames, 320 × 180,
+StyleBank ``la_muse``, keep 0.85), the Laplacian-variance sharpness fell to 0.43× per-frame on
+average (0.26× at worst). Better resampling does not help: bicubic, cubic B-spline and quintic
+B-spline warps all gave 0.43×, nearest-neighbour 0.64× — the loss comes from the averaging.
+
+:func:`restore_detail` gives the blend back the fresh frame's *amount* of detail while keeping the
+blend's *placement* of it: the picture is split into band-pass layers (differences of Gaussians
+at σ = 0.5, 1, 2 px) and each layer is scaled by ``sqrt(E_fresh / E_blend)``, the ratio of the
+local energies (Gaussian-weighted over a few pixels) of that layer in the fresh frame and in the
+blend, never below 1 (detail is restored, never removed). The strokes that are kept are still the
+propagated ones, so the sequence stays steady; two passes bring the layers' energies to within a
+few per cent of the fresh frame's. Same clip: sharpness 0.96× per-frame on average, ≥ 0.90× at
+every frame, warping error 0.14× per-frame (without restoration: 0.07×).
+
+Everything runs in OpenCV on float32 ``(H, W, 3)`` arrays (a 1080p frame: see ``bench/video.py``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+__all__ = ["restore_detail", "DETAIL_SIGMAS"]
+
+#: Gaussian σ (pixels) of the band edges: layers [0, 0.5), [0.5, 1), [1, 2) px.
+DETAIL_SIGMAS = (0.5, 1.0, 2.0)
+#: σ of the window over which layer energies are compared.
+ENERGY_SIGMA = 2.0
+#: The largest gain a layer may get (a blend never loses more than this much amplitude in practice).
+MAX_GAIN = 3.0
+PASSES = 2
+
+
+def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    k = 2 * int(round(3 * sigma)) + 1
+    return cv2.GaussianBlur(img, (k, k), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _layers(img: np.ndarray, sigmas: tuple[float, ...]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Band-pass layers (finest first) and the low-pass residual; they sum to ``img``."""
+    layers, rest = [], img
+    for sigma in sigmas:
+        low = _blur(img, sigma)
+        layers.append(cv2.subtract(rest, low))
+        rest = low
+    return layers, rest
+
+
+_CHANNEL_SUM = np.ones((1, 3), np.float32)
+
+
+def _energy(layer: np.ndarray) -> np.ndarray:
+    """Local energy of a layer: the squared values summed over the channels, Gaussian-weighted."""
+    return _blur(cv2.transform(cv2.multiply(layer, layer), _CHANNEL_SUM), ENERGY_SIGMA)
+
+
+def _restore_once(blend: np.ndarray, fresh_energy: list[np.ndarray], sigmas: tuple[float, ...]) -> np.ndarray:
+    layers, out = _layers(blend, sigmas)
+    for layer, target in zip(layers, fresh_energy):
+        gain = cv2.sqrt(cv2.divide(target + 1e-6, _energy(layer) + 1e-6))
+        gain = cv2.min(cv2.max(gain, 1.0), MAX_GAIN)
+        out = cv2.add(out, cv2.multiply(layer, cv2.merge((gain, gain, gain))))
+    return out
+
+
+def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *, sigmas: tuple[float, ...] = DETAIL_SIGMAS,
+                   passes: int = PASSES) -> torch.Tensor:
+    """Give a temporal blend back the fine detail of the fresh stylisation (see the module docstring).
+
+    Args:
+        blend: ``(1, 3, H, W)`` the blended frame (propagated and fresh), in [0, 1].
+        fresh: ``(1, 3, H, W)`` the fresh stylisation of the same frame.
+        sigmas: Band edges in pixels, finest first.
+        passes: Restoration passes (the layers overlap a little, so one pass undershoots).
+
+    Returns:
+        ``(1, 3, H, W)`` float32 on the CPU, clipped to [0, 1]. Where the blend is the fresh frame
+        (confidence 0) it is returned unchanged up to rounding.
+    """
+    def hwc(t: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(t[0].detach().float().cpu().permute(1, 2, 0).numpy())
+
+    fresh_np = hwc(fresh)
+    targets = [_energy(layer) for layer in _layers(fresh_np, sigmas)[0]]
+    out = hwc(blend)
+    for _ in range(passes):
+        out = _restore_once(out, targets, sigmas)
+    np.clip(out, 0.0, 1.0, out=out)  # (cv2.min/max with a float would clip channels 2 and 3 to 0)
+    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None]
