@@ -37,6 +37,7 @@ from ..foundation.progress import ProgressCallback
 from ..imaging.resize import resize
 from ..requests.video import VideoRequest
 from . import flow as flowlib
+from .consistency import photometric_confidence
 from .detail import restore_detail
 
 __all__ = ["OnlineStylizer", "quantise"]
@@ -261,6 +262,8 @@ class OnlineStylizer:
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
             fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
+            # whatever the motion's source, it must explain the inputs, or its result is not carried
+            conf = conf * photometric_confidence(self.prev_frame, frame, fl)
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             warped = flowlib.warp_cubic(self.prev["image"], fl).clamp(0, 1)
