@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import NSTError, OutputError
 
-__all__ = ["atomic_path", "atomic_write_bytes", "is_temporary_of", "temporaries_among", "live_temporaries", "remove_live_temporaries",
+__all__ = ["atomic_path", "atomic_write_bytes", "hidden_sidecar", "is_temporary_of", "temporaries_among", "live_temporaries", "remove_live_temporaries",
            "temporary_name"]
 
 #: Longest file name when the file system cannot say (every common Linux/macOS/Windows one: 255).
@@ -147,6 +147,15 @@ def temporaries_among(entries: list[str], names: set[str]) -> list[str]:
             if target is not None and suffix in ("", Path(target).suffix):
                 found.append(entry)
     return found
+
+
+def hidden_sidecar(path: str | os.PathLike[str], tag: str) -> Path:
+    """``.<name><tag>`` beside ``path`` (e.g. a video's job record); a hashed name when that is too long."""
+    path = Path(path)
+    name = f".{path.name}{tag}"
+    if len(os.fsencode(name)) > NAME_MAX:
+        name = f".~{_short_key(path.name)}{tag}"
+    return path.with_name(name)
 
 
 def live_temporaries() -> list[Path]:

@@ -40,12 +40,14 @@ from torch.nn import functional as F
 
 from ..foundation.atomic_write import atomic_path
 from ..foundation.errors import InputError, ModelError, one_line_reason
+from ..foundation.output_lock import FOLDER_LOCK_NAME, output_lock
+from ..foundation.overlap import Place, refuse_output_overlap
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, resize_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, read_image
 from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
-from .model import check_style_name, load_model, read_manifest, save_model
+from .model import BANK_DIR, MANIFEST, check_style_name, load_model, read_manifest, save_model
 from .net import ARCHITECTURES, SIZE_MULTIPLE, StyleBankNet
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -350,8 +352,17 @@ def train(
         Cancelled: The callback cancelled (a checkpoint of the last step is kept).
     """
     config.validate()
-    device = torch.device(device)
     model_dir = Path(model_dir)
+    inputs = [Place(Path(content_dir), folder=True, label="content folder"),
+              *(Place(Path(p), label=f"style image of {n!r}") for n, p in styles.items())]
+    refuse_output_overlap([Place(model_dir, folder=True)], inputs, str(model_dir))
+    with output_lock(model_dir / FOLDER_LOCK_NAME, str(model_dir)):
+        return _train_locked(content_dir, styles, model_dir, vgg, config, resume, device, progress)
+
+
+def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig, resume: bool, device,
+                  progress) -> TrainResult:
+    device = torch.device(device)
     model_dir.mkdir(parents=True, exist_ok=True)
     names = list(styles)
     ckpt_path = model_dir / CHECKPOINT
@@ -426,6 +437,16 @@ def add_style(
     config.validate()
     check_style_name(name)
     model_dir = Path(model_dir)
+    inputs = [Place(Path(content_dir), folder=True, label="content folder"), Place(Path(image), label="style image")]
+    outputs = [Place(model_dir / MANIFEST), Place(model_dir / BANK_DIR / f"{name}.safetensors")]
+    refuse_output_overlap(outputs, inputs, str(model_dir))
+    read_manifest(model_dir)  # a missing model folder is a ModelError, not a new folder with a lock in it
+    with output_lock(model_dir / FOLDER_LOCK_NAME, str(model_dir)):
+        return _add_style_locked(model_dir, name, image, content_dir, vgg, config, device, progress)
+
+
+def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, config: TrainConfig, device,
+                      progress) -> TrainResult:
     manifest = read_manifest(model_dir)
     if name in manifest.get("styles", {}):
         raise InputError(f"style {name!r} already exists in {model_dir}; pick another name")
