@@ -35,12 +35,11 @@ from ..imaging import color_preservation as color
 from ..imaging.resize import resize, size_for_long_side
 from ..nn.losses import content_loss, gram_matrix, resize_mask, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
-from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE, GatysConfig
+from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE, SOLVE_BYTES_PER_PIXEL, GatysConfig
 from .tiling import Tile, TileBlender, tile_grid
 
-#: Peak bytes per pixel of one L-BFGS solve (VGG16 to relu5_1 forward + backward in float32,
-#: plus a 50-step L-BFGS history): measured 2.3 KB/px marginal on CPU at 512²→768², rounded up.
-BYTES_PER_PIXEL = 2600
+#: Peak bytes per pixel of one L-BFGS solve (see :data:`core.requests.gatys.SOLVE_BYTES_PER_PIXEL`).
+BYTES_PER_PIXEL = SOLVE_BYTES_PER_PIXEL
 
 
 @dataclass

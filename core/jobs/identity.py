@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..foundation.registry import sha256_of
 
-__all__ = ["folder_identity", "model_identity", "source_identity"]
+__all__ = ["folder_identity", "model_identity", "source_identity", "stylebank_width"]
 
 _EDGE = 1 << 20
 
@@ -76,3 +76,16 @@ def model_identity(method: str, model: Path | None, style_names: tuple[str, ...]
 
     path, _ = find_encoder_weights(encoder_weights)
     return {"encoder": sha256_of(path)}
+
+
+def stylebank_width(model: Path | None) -> int:
+    """A StyleBank model's width from its manifest (torch-free; the loader re-reads and checks it).
+
+    Raises:
+        ModelError: The folder or its manifest is missing or malformed.
+    """
+    from ..foundation.registry import VENDORED_DIR
+    from ..stylebank.manifest import read_manifest
+
+    folder = Path(model) if model is not None else VENDORED_DIR / "stylebank"
+    return int(read_manifest(folder)["width"])

@@ -18,11 +18,14 @@ from ..foundation.errors import ImageTooLargeError, InputError, OutputError
 from ..foundation.progress import ProgressCallback
 from ..gatys.solver import stylize_gatys
 from ..imaging.resize import resize, size_for_long_side
+from ..io.formats import probe_image
 from ..io.images import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
+from ..requests.checks import check_memory
 from ..nn.vgg import get_encoder
 from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE
 from ..requests.stylize import StylizeRequest
 from ..foundation.output_lock import lock_path_for_file, output_lock
+from .identity import stylebank_width
 from .outputs import Place, refuse_output_overlap
 
 
@@ -110,8 +113,17 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     request.validate()
     output = Path(request.output)
     check_output_path(output, _input_places(request))
+    _check_memory(request)
     with output_lock(lock_path_for_file(output), str(output)):
         return _run_locked(request, output, progress, start)
+
+
+def _check_memory(request: StylizeRequest) -> None:
+    """Refuse a working size whose memory estimate is absurd, from the content's header alone."""
+    h, w, _ = probe_image(request.content)
+    size = (h, w) if request.size is None else size_for_long_side(h, w, request.size)
+    width = stylebank_width(request.model) if request.method == "stylebank" else 32
+    check_memory(request.method, *size, model_width=width, budget_mb=request.gatys.memory_budget_mb)
 
 
 def _input_places(request: StylizeRequest) -> list[Place]:

@@ -40,7 +40,8 @@ from ..video import flow as flowlib
 from ..video.online import OnlineStylizer
 from ..video.render_passes import VectorFrames
 from ..video.temporal_metrics import WarpingErrorMeter
-from .identity import folder_identity, model_identity, source_identity
+from ..requests.checks import check_memory
+from .identity import folder_identity, model_identity, source_identity, stylebank_width
 from .outputs import Place, refuse_output_overlap
 
 __all__ = ["RECORD_NAME", "STATE_NAME", "VideoOutcome", "run_video"]
@@ -231,6 +232,9 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     started = time.perf_counter()
     request.validate()
     source = open_frames(request.source, fps=request.fps)
+    working = _working_size(source, request.size)
+    width = stylebank_width(request.model) if request.method == "stylebank" else 32
+    check_memory(request.method, *working, model_width=width, budget_mb=request.gatys.memory_budget_mb, video=True)
     location = output_location(request.output)
     if location is None:  # not a valid output: open_sink says why
         open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)

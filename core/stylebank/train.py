@@ -47,6 +47,7 @@ from ..imaging.resize import resize, resize_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, read_image
 from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
+from .manifest import MAX_WIDTH
 from .model import BANK_DIR, MANIFEST, check_style_name, load_model, read_manifest, save_model
 from .net import ARCHITECTURES, SIZE_MULTIPLE, StyleBankNet
 
@@ -96,18 +97,33 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self) -> None:
-        """Raise :class:`InputError` on out-of-range values."""
-        for name in ("size", "batch_size", "t", "width", "checkpoint_every", "style_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        """Raise :class:`InputError` on out-of-range values (every number finite, in range, of its type)."""
+        from ..requests.checks import check_number
+
+        limits = {"size": (SIZE_MULTIPLE, 4096), "batch_size": (1, 1024), "t": (1, 1000), "width": (1, MAX_WIDTH),
+                  "checkpoint_every": (1, 10**9), "style_size": (16, 16384), "steps": (0, 10**9),
+                  "ae_warmup": (0, 10**9)}
+        for name, (low, high) in limits.items():
+            check_number(getattr(self, name), name, low=low, high=high, integer=True)
+        check_number(self.seed, "seed", integer=True)
         if self.arch not in ARCHITECTURES:
             raise InputError(f"arch must be one of {ARCHITECTURES}, got {self.arch}")
-        if not math.isfinite(self.scale_jitter) or not 1.0 <= self.scale_jitter <= 4.0:
-            raise InputError(f"scale_jitter must be in [1, 4], got {self.scale_jitter}")
+        check_number(self.scale_jitter, "scale_jitter", low=1.0, high=4.0)
+        check_number(self.lr, "learning rate (lr)", low=0, low_open=True, high=10.0)
+        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
+            check_number(getattr(self, name), name, low=0)
         if self.size % SIZE_MULTIPLE:
             raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
-        if self.steps < 0 or self.ae_warmup < 0:
-            raise InputError("steps and ae_warmup must be ≥ 0")
+        for layer in (*self.content_layers, *self.style_layers):
+            if not isinstance(layer, str) or not layer.startswith("relu"):
+                raise InputError(f"loss layers must be relu layers such as relu2_2, got {layer!r}")
+        estimate = self.batch_size * self.size * self.size * (12 * self.width + 48) * 3  # forward + backward + Adam
+        from ..requests.checks import bytes_text, memory_limit_bytes
+
+        if estimate > memory_limit_bytes():
+            raise InputError(f"batch_size {self.batch_size} of {self.size}² crops at width {self.width} needs about "
+                             f"{bytes_text(estimate)} of memory, more than the {bytes_text(memory_limit_bytes())} "
+                             "available; use a smaller batch, size or width")
 
 
 class ContentCrops:
