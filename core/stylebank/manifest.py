@@ -7,7 +7,7 @@ is met, before any weights are read (issue 18, class 4). The schema:
 
 * ``format``: ``"stylebank/2"`` or ``"stylebank/3"`` (the architectures of :mod:`.net`);
 * ``width``: a whole number 1…:data:`MAX_WIDTH` (not a float, not a bool);
-* ``[base]``: a table; ``file`` a relative file name, ``sha256`` 64 hex digits (both optional);
+* ``[base]``: a table; ``file`` a relative file name, ``sha256`` 64 hex digits or empty (both optional);
 * ``[styles.<name>]``: one table per style; names as :func:`check_style_name` allows; ``file``
   and ``sha256`` as for the base; any other key is free metadata.
 
@@ -58,8 +58,9 @@ def _file_entry(path: Path, where: str, entry: object) -> None:
     if file is not None and (not isinstance(file, str) or not file or "\0" in file):
         raise ModelError(f"{path}: {where}.file must be a file name, got {file!r}")
     digest = entry.get("sha256")
-    if digest is not None and (not isinstance(digest, str) or not _SHA.match(digest)):
-        raise ModelError(f"{path}: {where}.sha256 must be 64 lower-case hex digits, got {digest!r}")
+    if digest is not None and (not isinstance(digest, str) or (digest and not _SHA.match(digest))):
+        raise ModelError(f"{path}: {where}.sha256 must be 64 lower-case hex digits (or empty: not recorded), "
+                         f"got {digest!r}")
 
 
 def read_manifest(model_dir: str | Path) -> dict:
