@@ -9,8 +9,10 @@ frames and re-creates the temporal state from the last finished one (its output 
 frame, and for feature blending a small state file written just before every frame's output; it
 holds that frame's features and the previous frame's, so a kill between the two writes still
 resumes exactly).
-A settings record next to the output makes a rerun with different settings an error instead of a
-silent mix of two runs.
+A job record next to the output (settings, source files, model file hashes: :mod:`.identity`)
+makes a rerun of another job an error instead of a silent mix of two runs, and the output is
+locked for the job's life (:mod:`core.foundation.output_lock`), after the check that it overlaps
+no input (:mod:`core.foundation.overlap`).
 """
 
 from __future__ import annotations
@@ -238,6 +240,7 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     location = output_location(request.output)
     if location is None:  # not a valid output: open_sink says why
         open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
+        raise OutputError(f"cannot write {request.output}: not a video file, folder or frame pattern")
     folder, video = location
     refuse_output_overlap(_output_places(folder, video), _input_places(request, source), str(request.output))
     lock = lock_path_for_file(video) if video is not None else folder / FOLDER_LOCK_NAME
