@@ -1,14 +1,13 @@
 """Which StyleBank model the nodes use and which styles it offers; no ``bpy``, no PyTorch.
 
-The style list is read from the model folder's ``model.toml`` (see
-:mod:`core.stylebank.model`) with :mod:`tomllib`, so the node's style menu works in a Blender
+The style list is read from the model folder's ``model.toml`` by core's torch-free, schema-checked
+reader (:mod:`core.stylebank.manifest`), so the node's style menu works in a Blender
 whose Python has no PyTorch yet. The weights are loaded, and checked, only when a frame is
 stylised.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 VENDORED_MODEL_DIR = Path(__file__).resolve().parent.parent / "vendored_models" / "stylebank"
@@ -32,10 +31,12 @@ def available_styles(folder: Path | None) -> list[str]:
         The names, sorted; empty when the folder or its manifest is missing or unreadable
         (the error is reported when a frame is stylised, with the reason).
     """
+    from ..core.foundation.errors import NSTError
+    from ..core.stylebank.manifest import read_manifest  # torch-free; never opens a FIFO or device
+
     folder = VENDORED_MODEL_DIR if folder is None else folder
     try:
-        manifest = tomllib.loads((folder / "model.toml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        manifest = read_manifest(folder)
+    except NSTError:
         return []
-    styles = manifest.get("styles", {})
-    return sorted(styles) if isinstance(styles, dict) else []
+    return sorted(manifest["styles"])

@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 from ..foundation.errors import Cancelled, NSTError
+from ..foundation.termination import sigterm_raises
 from . import analogy, stylebank, stylize, video
 from .common import Parser, option_hint
 
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     warnings.showwarning = _show_warning
     try:
-        return args.func(args)
+        with sigterm_raises():
+            return args.func(args)
     except Cancelled as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -17,7 +17,9 @@ def _train_config(args: argparse.Namespace, **overrides):
                                             "checkpoint_every", "precision",
                                             "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
-    return TrainConfig(**values)
+    config = TrainConfig(**values)
+    config.validate()  # before the loss network is loaded: a bad value is one line, at once
+    return config
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -26,10 +28,11 @@ def _run_train(args: argparse.Namespace) -> int:
     from ..stylebank.train import parse_style_specs, train
 
     styles = parse_style_specs(args.style)
+    config = _train_config(args)
     device = resolve_device(args.device)
     vgg = get_encoder(args.encoder_weights, device=device)
     with progress_bar("train", args.quiet) as progress:
-        result = train(args.content_dir, styles, args.out, vgg, config=_train_config(args), resume=args.resume,
+        result = train(args.content_dir, styles, args.out, vgg, config=config, resume=args.resume,
                        device=device, progress=progress)
     report(args, {"model": str(result.model_dir), "steps": result.steps_done, "seconds": round(result.seconds, 1),
                    "losses": result.last_losses}, f"trained {result.model_dir} ({result.steps_done} steps)")
@@ -42,9 +45,9 @@ def _run_add(args: argparse.Namespace) -> int:
     from ..stylebank.train import add_style, parse_style_specs
 
     (name, image), = parse_style_specs([args.style]).items()
+    config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
     device = resolve_device(args.device)
     vgg = get_encoder(args.encoder_weights, device=device)
-    config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
     with progress_bar(f"add-style {name}", args.quiet) as progress:
         result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, resume=args.resume,
                            device=device, progress=progress)

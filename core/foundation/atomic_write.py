@@ -12,15 +12,29 @@ Example:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import NSTError, OutputError
 
-__all__ = ["atomic_path", "atomic_write_bytes"]
+__all__ = ["atomic_path", "atomic_write_bytes", "hidden_sidecar", "is_temporary_of", "temporaries_among", "live_temporaries", "remove_live_temporaries",
+           "temporary_name"]
+
+#: Longest file name when the file system cannot say (every common Linux/macOS/Windows one: 255).
+NAME_MAX = 255
+#: Longest suffix a shortened temporary keeps (image and video extensions are far shorter).
+_MAX_SUFFIX = 16
+_SUFFIX = re.compile(r"^\.[A-Za-z0-9]{1,%d}$" % (_MAX_SUFFIX - 1))
+#: Temporaries now being written by this process (removed on SIGTERM or at exit; see
+#: :func:`remove_live_temporaries` and :mod:`core.foundation.termination`).
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _READ_ONLY = {errno.EROFS}
@@ -33,6 +47,10 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file is named ``.{dest.name}.{random}.tmp{dest.suffix}``: hidden, unique, and
     with the real suffix last so encoders that choose the format from the extension still work.
+    When that name would exceed the file system's name limit (a legal 240-byte name plus 19
+    bytes of decoration), it is ``.~{hash of dest.name}.{random}.tmp{dest.suffix}`` instead
+    (:func:`temporary_name`). While the block runs the temporary is registered as live, so a
+    SIGTERM handler or an exit hook can remove it (:func:`remove_live_temporaries`).
     The block must create the file at the yielded path. On success the file is fsynced and
     ``os.replace``-d onto ``dest`` (replacing an existing file atomically). On any exception,
     including ``KeyboardInterrupt``, the temporary file is removed and the exception re-raised;
@@ -55,7 +73,9 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _output_error(exc, dest) from exc
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp{dest.suffix}")
+    tmp = dest.with_name(temporary_name(dest))
+    with _LIVE_LOCK:
+        _LIVE.add(str(tmp))
     try:
         yield tmp
         _fsync_file(tmp)
@@ -68,7 +88,93 @@ def atomic_path(dest: str | os.PathLike[str]) -> Iterator[Path]:
         if isinstance(exc, OSError) and not isinstance(exc, NSTError) and exc.errno is not None:
             raise _output_error(exc, dest) from exc
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(str(tmp))
     _fsync_dir(dest.parent)
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return NAME_MAX
+
+
+def _short_key(name: str) -> str:
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:16]
+
+
+def temporary_name(dest: str | os.PathLike[str]) -> str:
+    """The name of a fresh temporary for ``dest``: ``.{name}.{12 hex}.tmp{suffix}``, always ≤ NAME_MAX.
+
+    A name too long for that form (any legal name over ~236 bytes) gets ``.~{16 hex of sha256(name)}
+    .{12 hex}.tmp{suffix}`` (the suffix kept when it is a short alphanumeric extension), in the
+    same folder, so the rename stays atomic. :func:`is_temporary_of` recognises both forms.
+    """
+    dest = Path(dest)
+    token = secrets.token_hex(6)
+    name = f".{dest.name}.{token}.tmp{dest.suffix}"
+    if len(os.fsencode(name)) <= min(_name_max(dest.parent), NAME_MAX):
+        return name
+    suffix = dest.suffix if _SUFFIX.match(dest.suffix) else ""
+    return f".~{_short_key(dest.name)}.{token}.tmp{suffix}"
+
+
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp(?P<suffix>\.[^.]+)?$")
+
+
+def is_temporary_of(entry: str, name: str) -> bool:
+    """Whether the file name ``entry`` is a temporary :func:`atomic_path` made for the file ``name``."""
+    return temporaries_among([entry], {name}) == [entry]
+
+
+def temporaries_among(entries: list[str], names: set[str]) -> list[str]:
+    """The file names in ``entries`` that are temporaries :func:`atomic_path` made for one of ``names``."""
+    found, short = [], None
+    for entry in entries:
+        m = _TEMPORARY.match(entry)
+        if m is None:
+            continue
+        suffix = m["suffix"] or ""
+        if m["name"] in names:
+            if suffix == Path(m["name"]).suffix:
+                found.append(entry)
+        elif m["name"].startswith("~"):
+            if short is None:
+                short = {"~" + _short_key(n): n for n in names}
+            target = short.get(m["name"])
+            if target is not None and suffix in ("", Path(target).suffix):
+                found.append(entry)
+    return found
+
+
+def hidden_sidecar(path: str | os.PathLike[str], tag: str) -> Path:
+    """``.<name><tag>`` beside ``path`` (e.g. a video's job record); a hashed name when that is too long."""
+    path = Path(path)
+    name = f".{path.name}{tag}"
+    if len(os.fsencode(name)) > NAME_MAX:
+        name = f".~{_short_key(path.name)}{tag}"
+    return path.with_name(name)
+
+
+def live_temporaries() -> list[Path]:
+    """Temporaries this process is writing right now."""
+    with _LIVE_LOCK:
+        return [Path(p) for p in sorted(_LIVE)]
+
+
+def remove_live_temporaries() -> None:
+    """Delete every temporary this process is writing (for SIGTERM handlers and exit hooks).
+
+    A write whose temporary is removed under it fails its rename; the destination keeps its old
+    content.
+    """
+    with _LIVE_LOCK:
+        paths = list(_LIVE)
+        _LIVE.clear()
+    for p in paths:
+        _remove_quietly(Path(p))
 
 
 def _umask() -> int:

@@ -35,12 +35,11 @@ from ..imaging import color_preservation as color
 from ..imaging.resize import resize, size_for_long_side
 from ..nn.losses import content_loss, gram_matrix, resize_mask, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
-from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE, GatysConfig
+from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE, SOLVE_BYTES_PER_PIXEL, GatysConfig
 from .tiling import Tile, TileBlender, tile_grid
 
-#: Peak bytes per pixel of one L-BFGS solve (VGG16 to relu5_1 forward + backward in float32,
-#: plus a 50-step L-BFGS history): measured 2.3 KB/px marginal on CPU at 512²→768², rounded up.
-BYTES_PER_PIXEL = 2600
+#: Peak bytes per pixel of one L-BFGS solve (see :data:`core.requests.gatys.SOLVE_BYTES_PER_PIXEL`).
+BYTES_PER_PIXEL = SOLVE_BYTES_PER_PIXEL
 
 
 @dataclass
@@ -203,38 +202,70 @@ class _Objective:
         return total
 
 
+class _BudgetSpent(Exception):
+    """Raised inside the L-BFGS closure when the evaluation budget (or the target loss) is reached."""
+
+
 def _optimise(x0: torch.Tensor, objective: _Objective, steps: int, cfg: GatysConfig, tracker: ProgressTracker,
               stage: str, target_loss: float | None) -> tuple[torch.Tensor, int]:
+    """Minimise ``objective`` from ``x0`` with ``steps`` loss evaluations; return the best image seen.
+
+    L-BFGS runs with a strong-Wolfe line search (Nocedal & Wright, *Numerical Optimization*,
+    Alg. 3.5/3.6, as in ``torch.optim.LBFGS(line_search_fn="strong_wolfe")``): every step must
+    lower the loss enough (sufficient decrease) with a flat-enough slope (curvature), so a
+    learning rate of 1 can no longer overshoot. Without it a 3-step run on two inputs 5e-5 apart
+    went from loss 17.6 to 89 332 on one of them (issue 18);
+    ``tests/reliability/test_gatys_stability.py`` re-checks that tiny input changes give tiny
+    output changes and that the loss never rises above its start.
+
+    ``steps`` counts loss evaluations (one encoder forward and backward each, the cost that
+    matters), not L-BFGS iterations, so a run costs what it did before the line search; the
+    progress callback is called once per evaluation. The best point evaluated is returned (the
+    line search evaluates trial points, and the budget may end inside a search).
+    """
     x = x0.detach().clone().requires_grad_(True)
     done = 0
     if cfg.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=cfg.learning_rate or 1.0, max_iter=1, history_size=50,
-                                tolerance_grad=0.0, tolerance_change=0.0)
+        opt = torch.optim.LBFGS([x], lr=cfg.learning_rate or 1.0, max_iter=max(steps, 1), max_eval=10 * steps + 25,
+                                history_size=50, tolerance_grad=0.0, tolerance_change=0.0,
+                                line_search_fn="strong_wolfe")
+        best: dict = {"total": math.inf, "x": x0.detach().clone(), "last": {}}
 
         def closure():
+            nonlocal done
+            if done >= steps:
+                raise _BudgetSpent
             opt.zero_grad(set_to_none=True)
             loss = objective(x)
             loss.backward()
+            done += 1
+            total = objective.last["total"]
+            if total < best["total"]:  # NaN never counts as better
+                best.update(total=total, x=x.detach().clone(), last=dict(objective.last))
+            tracker.advance(stage, total)
+            if target_loss is not None and total <= target_loss:
+                raise _BudgetSpent
             return loss
 
-        for _ in range(steps):
-            opt.step(closure)
-            done += 1
-            tracker.advance(stage, objective.last.get("total"))
-            if target_loss is not None and objective.last["total"] <= target_loss:
-                break
-    else:
-        opt = torch.optim.Adam([x], lr=cfg.learning_rate or 0.02)
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            objective(x).backward()
-            opt.step()
-            with torch.no_grad():
-                x.clamp_(0.0, 1.0)
-            done += 1
-            tracker.advance(stage, objective.last.get("total"))
-            if target_loss is not None and objective.last["total"] <= target_loss:
-                break
+        try:
+            while done < steps:  # LBFGS returns early when a line search makes no progress; go on
+                opt.step(closure)
+        except _BudgetSpent:
+            pass
+        if best["last"]:
+            objective.last = best["last"]
+        return best["x"].clamp(0.0, 1.0), done
+    opt = torch.optim.Adam([x], lr=cfg.learning_rate or 0.02)
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        objective(x).backward()
+        opt.step()
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+        done += 1
+        tracker.advance(stage, objective.last.get("total"))
+        if target_loss is not None and objective.last["total"] <= target_loss:
+            break
     return x.detach().clamp(0.0, 1.0), done
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "exr_is_truncated",
     "header_size",
     "jpeg_complete",
+    "jpeg_end",
     "png_complete",
     "probe_image",
 ]
@@ -295,18 +296,66 @@ def _png_file_complete(path: Path) -> bool:
     return False
 
 
-def jpeg_complete(data: bytes) -> bool:
-    """True when an end-of-image marker (FFD9) follows the last start-of-scan marker (FFDA).
+def jpeg_end(data: bytes) -> int | None:
+    """Offset just past the JPEG's end-of-image marker, found by walking its marker segments.
 
-    Entropy-coded data cannot contain either marker (0xFF is byte-stuffed), so a file cut
-    anywhere in its last scan lacks the EOI. Trailing padding or trailers after the EOI are
-    accepted. OpenCV's ``imdecode`` returns None for most truncated JPEGs, but ``imread`` and
-    older builds return a partly grey image, so this check is made before decoding.
+    Segments before a scan carry their length; a scan's entropy-coded data runs to the next
+    marker that is neither byte stuffing (``FF 00``), a restart marker (``FF D0``–``D7``) nor a fill
+    byte, after which the walk goes on (progressive JPEGs have many scans). The *first* EOI
+    reached this way ends the image, so data appended after it — the video of a phone's "motion
+    photo", a trailer — is ignored, and an ``FF D9`` pair inside appended data cannot fool it.
+
+    Returns:
+        The offset after ``FF D9``, or ``None`` when the data ends first (truncated) or a segment
+        length is impossible.
     """
-    sos = data.rfind(b"\xff\xda")
-    if sos < 0:
-        return False
-    return data.find(b"\xff\xd9", sos + 2) >= 0
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while True:
+        j = data.find(b"\xff", pos)
+        if j < 0:
+            return None
+        while j + 1 < n and data[j + 1] == 0xFF:  # fill bytes before a marker
+            j += 1
+        if j + 1 >= n:
+            return None
+        marker = data[j + 1]
+        pos = j + 2
+        if marker == 0xD9:
+            return pos
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8 or marker == 0x00:
+            continue  # stand-alone markers (and a stray stuffed byte) carry no length
+        if pos + 2 > n:
+            return None
+        length = (data[pos] << 8) | data[pos + 1]
+        if length < 2:
+            return None
+        pos += length
+        if pos > n:
+            return None
+        if marker == 0xDA:  # entropy-coded data up to the next real marker
+            while True:
+                j = data.find(b"\xff", pos)
+                if j < 0 or j + 1 >= n:
+                    return None
+                following = data[j + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    pos = j + 2
+                    continue
+                pos = j
+                break
+
+
+def jpeg_complete(data: bytes) -> bool:
+    """True when the JPEG's marker walk reaches an end-of-image marker (:func:`jpeg_end`).
+
+    Trailing data after the EOI (motion photos, padding, trailers) is accepted. OpenCV's
+    ``imdecode`` returns None for most truncated JPEGs, but ``imread`` and older builds return a
+    partly grey image, so this check is made before decoding.
+    """
+    return jpeg_end(data) is not None
 
 
 # Scanlines per chunk for each compression code (OpenEXR file layout documentation). Codes not
@@ -316,47 +365,123 @@ _EXR_TILED, _EXR_DEEP, _EXR_MULTIPART = 0x200, 0x800, 0x1000
 
 
 def exr_is_truncated(path: Path) -> bool:
-    """True when a single-part scanline EXR's offset table points past the end of the file.
+    """True when any chunk of any part of an OpenEXR file lies (partly) past the end of the file.
 
-    Conservative: anything this parser does not understand (tiled, deep, multi-part files,
-    unknown compression, odd headers) returns False and is left to the decoder.
+    Reads the headers and every part's offset table, then each chunk's leader (part number for
+    multi-part files, the scanline or tile coordinates, the packed size): every chunk must start
+    after the offset tables and end within the file. Covers single- and multi-part files,
+    scanline and tiled parts (one level, mipmaps, ripmaps); a zero offset (a table a killed
+    writer never filled in) counts as truncated. The chunk count is the ``chunkCount`` attribute
+    (mandatory in multi-part files) or computed from the data window, the compression's lines
+    per chunk and the tile description. Conservative: what this parser does not understand
+    (deep data, unknown compression without ``chunkCount``, odd headers) returns False and is
+    left to the decoder.
     """
     try:
         file_size = path.stat().st_size
         with open(path, "rb") as fh:
             (flags,) = struct.unpack("<I", fh.read(8)[4:8])
-            if flags & (_EXR_TILED | _EXR_DEEP | _EXR_MULTIPART):
+            if flags & _EXR_DEEP:
                 return False
-            attributes: dict[bytes, bytes] = {}
-            for _ in range(10000):
-                name = _read_cstring(fh)
-                if not name:
+            multipart = bool(flags & _EXR_MULTIPART)
+            headers = []
+            for _ in range(1000):
+                attributes = _read_exr_header(fh)
+                if attributes is None:  # the empty header ending a multi-part list
                     break
-                _read_cstring(fh)  # attribute type
-                (length,) = struct.unpack("<i", fh.read(4))
-                value = fh.read(length)
-                if name in (b"compression", b"dataWindow"):
-                    attributes[name] = value
-            else:
+                headers.append(attributes)
+                if not multipart:
+                    break
+            if not headers:
                 return False
-            lines = _EXR_LINES_PER_CHUNK.get(attributes[b"compression"][0])
-            if lines is None:
-                return False
-            _, y_min, _, y_max = struct.unpack("<4i", attributes[b"dataWindow"][:16])
-            chunks = -(-(y_max - y_min + 1) // lines)
-            table = fh.read(8 * chunks)
-            if len(table) != 8 * chunks:
-                return True
-            offsets = struct.unpack(f"<{chunks}Q", table)
+            counts = []
+            for attrs in headers:
+                kind = attrs.get(b"type", b"").rstrip(b"\0")
+                if kind.startswith(b"deep"):
+                    return False
+                tiled = kind == b"tiledimage" or (not multipart and bool(flags & _EXR_TILED))
+                count = _exr_chunk_count(attrs, tiled)
+                if count is None:
+                    return False
+                counts.append((count, tiled))
+            tables = []
+            for count, _ in counts:
+                table = fh.read(8 * count)
+                if len(table) != 8 * count:
+                    return True
+                tables.append(struct.unpack(f"<{count}Q", table))
             table_end = fh.tell()
-            if any(o < table_end or o + 8 > file_size for o in offsets):
-                return True
-            last = max(offsets)
-            fh.seek(last)
-            _, packed = struct.unpack("<ii", fh.read(8))
-            return last + 8 + packed > file_size
+            for part, ((_, tiled), offsets) in enumerate(zip(counts, tables)):
+                leader = (4 if multipart else 0) + (16 if tiled else 4)
+                for offset in offsets:
+                    if offset < table_end or offset + leader + 4 > file_size:
+                        return True
+                    fh.seek(offset)
+                    head = fh.read(leader + 4)
+                    if multipart and struct.unpack_from("<i", head, 0)[0] != part:
+                        return True
+                    (packed,) = struct.unpack_from("<i", head, leader)
+                    if packed < 0 or offset + leader + 4 + packed > file_size:
+                        return True
+            return False
     except Exception:  # noqa: BLE001 - unexpected layout: let the decoder decide
         return False
+
+
+def _read_exr_header(fh) -> dict[bytes, bytes] | None:
+    """One header's attributes (name → raw value); ``None`` for an empty header."""
+    attributes: dict[bytes, bytes] = {}
+    for _ in range(10000):
+        name = _read_cstring(fh)
+        if not name:
+            return attributes or None
+        _read_cstring(fh)  # attribute type
+        (length,) = struct.unpack("<i", fh.read(4))
+        if length < 0 or length > 1 << 24:
+            raise ValueError("attribute too long")
+        attributes[name] = fh.read(length)
+    raise ValueError("too many attributes")
+
+
+def _exr_chunk_count(attrs: dict[bytes, bytes], tiled: bool) -> int | None:
+    if b"chunkCount" in attrs:
+        (count,) = struct.unpack("<i", attrs[b"chunkCount"][:4])
+        return count if count >= 0 else None
+    x_min, y_min, x_max, y_max = struct.unpack("<4i", attrs[b"dataWindow"][:16])
+    width, height = x_max - x_min + 1, y_max - y_min + 1
+    if width < 1 or height < 1:
+        return None
+    if not tiled:
+        lines = _EXR_LINES_PER_CHUNK.get(attrs[b"compression"][0])
+        return None if lines is None else -(-height // lines)
+    xs, ys, mode = struct.unpack("<IIB", attrs[b"tiles"][:9])
+    if xs < 1 or ys < 1:
+        return None
+    level_mode, round_up = mode & 0x0F, bool(mode & 0x10)
+
+    def levels(n: int) -> int:
+        k = 0
+        while (1 << (k + 1)) <= n:
+            k += 1
+        if round_up and (1 << k) < n:
+            k += 1
+        return k + 1
+
+    def size(n: int, level: int) -> int:
+        d = 1 << level
+        return max(1, -(-n // d) if round_up else n // d)
+
+    def tiles(w: int, h: int) -> int:
+        return -(-w // xs) * -(-h // ys)
+
+    if level_mode == 0:
+        return tiles(width, height)
+    if level_mode == 1:
+        return sum(tiles(size(width, lv), size(height, lv)) for lv in range(levels(max(width, height))))
+    if level_mode == 2:
+        return sum(tiles(size(width, lx), size(height, ly))
+                   for ly in range(levels(height)) for lx in range(levels(width)))
+    return None
 
 
 def _read_cstring(fh: object, limit: int = 256) -> bytes:

@@ -10,11 +10,11 @@ source's files. :class:`ImageSequenceSink` writes numbered images;
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..foundation.atomic_write import temporaries_among
 from ..foundation.errors import InputError, OutputError
 from .formats import SUPPORTED_EXTENSIONS, probe_image
 from .frame_names import FOLDER_DIGITS, FOLDER_PREFIX, FOLDER_SUFFIX, FrameInfo, FramePattern, format_ranges, same_file_key
@@ -280,18 +280,12 @@ def remove_file(path: Path) -> None:
         raise OutputError(f"cannot remove old output {path}: {exc.strerror or exc}") from exc
 
 
-#: Name :func:`core.foundation.atomic_write.atomic_path` gives the temporary of ``<name>``.
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp(?P<suffix>\.[A-Za-z0-9]+)?$")
-
-
 def remove_stale_temporaries(folder: Path, names: set[str]) -> None:
     """Delete temporaries a killed run left for the files ``names`` in ``folder``."""
     if not folder.is_dir():
         return
-    for entry in folder.iterdir():
-        m = _TEMPORARY.match(entry.name)
-        if m and m["name"] in names and (m["suffix"] or "") == Path(m["name"]).suffix:
-            remove_file(entry)
+    for name in temporaries_among([entry.name for entry in folder.iterdir()], names):
+        remove_file(folder / name)
 
 
 def remove_work_dir(work_dir: Path, frame_paths: Sequence[Path]) -> None:

@@ -50,7 +50,7 @@ from .formats import (
     check_dimensions,
     check_file,
     header_size,
-    jpeg_complete,
+    jpeg_end,
     png_complete,
     probe_image,
 )
@@ -208,8 +208,11 @@ def _decode_with_opencv(path: Path, fmt: str) -> tuple[np.ndarray, int, bool]:
     raw = data.tobytes() if fmt != "tiff" else b""
     if fmt == "png" and not png_complete(raw):
         raise ImageReadError(f"{path} is truncated (the PNG data ends before its IEND chunk)")
-    if fmt == "jpeg" and not jpeg_complete(raw):
-        raise ImageReadError(f"{path} is truncated (the JPEG data has no end-of-image marker)")
+    if fmt == "jpeg":
+        end = jpeg_end(raw)
+        if end is None:
+            raise ImageReadError(f"{path} is truncated (the JPEG data has no end-of-image marker)")
+        data = data[:end]  # a motion photo's video (or any trailer) after the image is not decoded
 
     # JPEG: IMREAD_ANYCOLOR|ANYDEPTH keeps gray as gray and applies the EXIF orientation
     # (IMREAD_UNCHANGED ignores it). PNG/TIFF: IMREAD_UNCHANGED keeps alpha and 16-bit/float.
@@ -217,7 +220,7 @@ def _decode_with_opencv(path: Path, fmt: str) -> tuple[np.ndarray, int, bool]:
         cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH if fmt == "jpeg" else cv2.IMREAD_UNCHANGED
     )
     try:
-        with quiet_opencv():
+        with quiet_opencv(), (libjpeg_messages() if fmt == "jpeg" else _no_messages()) as messages:
             arr = cv2.imdecode(data, flags)
     except cv2.error as exc:
         raise ImageReadError(
@@ -227,6 +230,10 @@ def _decode_with_opencv(path: Path, fmt: str) -> tuple[np.ndarray, int, bool]:
         raise ImageReadError(
             f"{path} could not be decoded (truncated or corrupt {FORMAT_NAMES[fmt]} data)"
         )
+    corrupt = [m for m in messages if m.startswith(_LIBJPEG_CORRUPT)]
+    if corrupt:
+        reason = corrupt[0].split(":", 1)[-1].strip()
+        raise ImageReadError(f"{path} is corrupt (the JPEG decoder reports: {reason})")
 
     if arr.ndim == 2:
         arr = arr[:, :, None]
@@ -251,6 +258,54 @@ def _decode_with_opencv(path: Path, fmt: str) -> tuple[np.ndarray, int, bool]:
     raise ImageReadError(
         f"{path} stores {arr.dtype} samples; only 8/16-bit unsigned integer and float are supported"
     )
+
+
+#: How libjpeg's warnings about damaged scan data begin (``jdmarker.c``/``jdhuff.c`` messages).
+_LIBJPEG_CORRUPT = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid JPEG", "Bogus", "Huffman table")
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_messages() -> Iterator[list[str]]:
+    yield []
+
+
+@contextmanager
+def libjpeg_messages() -> Iterator[list[str]]:
+    """Collect what the decoder writes to file descriptor 2 during the block (one string per line).
+
+    libjpeg reports a damaged scan ("Corrupt JPEG data: premature end of data segment",
+    "… extraneous bytes before marker 0xd9") only as a *warning* printed to stderr, and still
+    returns a picture with grey or smeared blocks; OpenCV passes neither on. The lines are
+    captured through a temporary file put on fd 2 while the decoder runs (a lock keeps two
+    decodes from interleaving) and lines that are not libjpeg's are written back to stderr.
+    """
+    lines: list[str] = []
+    import sys
+    import tempfile
+
+    with _STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield lines
+            return
+        try:
+            with tempfile.TemporaryFile() as capture:
+                os.dup2(capture.fileno(), 2)
+                try:
+                    yield lines
+                finally:
+                    os.dup2(saved, 2)
+                    capture.seek(0)
+                    text = capture.read().decode("utf-8", "replace")
+                    lines.extend(line.strip() for line in text.splitlines() if line.strip())
+                    other = [line for line in lines if not line.startswith(_LIBJPEG_CORRUPT)]
+                    if other:
+                        os.write(2, ("\n".join(other) + "\n").encode())
+        finally:
+            os.close(saved)
 
 
 def _replace_nonfinite(arr: np.ndarray) -> tuple[np.ndarray, int]:

@@ -44,9 +44,9 @@ from .frame_names import (
 )
 from .frame_sinks import FrameSink, ImageSequenceSink
 from .frame_sources import FrameSource, ImageSequenceSource
-from .video_files import VIDEO_EXTENSIONS, VideoSink, VideoSource
+from .video_files import VIDEO_EXTENSIONS, WORK_SUFFIX, VideoSink, VideoSource
 
-__all__ = ["open_frames", "open_sink"]
+__all__ = ["open_frames", "open_sink", "output_location"]
 
 
 def open_frames(spec: str | os.PathLike[str], *, fps: float | None = None) -> FrameSource:
@@ -98,6 +98,28 @@ def open_frames(spec: str | os.PathLike[str], *, fps: float | None = None) -> Fr
         f"({', '.join(VIDEO_EXTENSIONS)}), a folder of numbered frames or a pattern such as "
         "frame_####.png"
     )
+
+
+def output_location(spec: str | os.PathLike[str]) -> tuple[Path, Path | None] | None:
+    """Where :func:`open_sink` would write, without touching the disk beyond ``stat``.
+
+    Returns:
+        ``(folder, video)``: the folder the frames (and the job's hidden state) go in, and the
+        video file for a video output (``None`` for image sequences); ``None`` when ``spec`` is
+        not a valid output (:func:`open_sink` then raises the error).
+    """
+    text = os.fspath(spec)
+    path = Path(text)
+    if path.suffix.lower() in VIDEO_EXTENSIONS and not has_placeholder(path.name):
+        return path.with_name(path.name + WORK_SUFFIX), path
+    if path.is_dir() or (not path.exists() and path.suffix == ""):
+        return path, None
+    if has_placeholder(path.name) and "*" not in path.name:
+        try:
+            return parse_pattern(path).directory, None
+        except InputError:
+            return None
+    return None
 
 
 def open_sink(

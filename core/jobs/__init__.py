@@ -2,7 +2,8 @@
 
 Modules: :mod:`.stylize` (:func:`~.stylize.run_stylize`), :mod:`.video`
 (:func:`~.video.run_video`, resumable), :mod:`.analogy` (:func:`~.analogy.run_analogy`),
-:mod:`.outputs` (never write over an input). Every check that can fail on the user's input runs
+:mod:`.outputs` (never write over an input), :mod:`.identity` (what a resumable job's output was
+made from). Every check that can fail on the user's input runs
 before any heavy work; a failed or cancelled job leaves no partial file.
 
 May import: every package below it (:mod:`core.video` and down); used by :mod:`core.cli` and the

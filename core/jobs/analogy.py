@@ -29,7 +29,8 @@ from ..imaging.resize import resize, size_for_long_side
 from ..io.images import read_image, write_image
 from ..nn.vgg import get_encoder
 from ..requests.analogy import AnalogyRequest, check_analogy_size
-from .outputs import refuse_overwriting_inputs
+from ..foundation.output_lock import FOLDER_LOCK_NAME, output_lock
+from .outputs import Place, refuse_output_overlap
 
 __all__ = ["A_PRIME_NAME", "B_NAME", "NNF_NAMES", "AnalogyOutcome", "run_analogy"]
 
@@ -103,8 +104,20 @@ def run_analogy(request: AnalogyRequest, progress: ProgressCallback | None = Non
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"output {out_dir} is a file; give a folder for {A_PRIME_NAME} and {B_NAME}")
     names = [A_PRIME_NAME, B_NAME, *(NNF_NAMES if request.export_nnf else ())]
-    for name in names:
-        refuse_overwriting_inputs(out_dir / name, [Path(request.a), Path(request.b_prime)])
+    # The job writes these files (through a fresh hidden staging folder): the folder itself may
+    # hold the inputs (``-o .``), the files may not be one of them or lie inside an input folder.
+    inputs = [Place(Path(request.a), label="image A"), Place(Path(request.b_prime), label="image B′")]
+    if request.encoder_weights is not None:
+        inputs.append(Place(Path(request.encoder_weights), label="encoder weights"))
+    refuse_output_overlap([Place(out_dir / name) for name in names], inputs)
+    refuse_output_overlap([Place(out_dir)], inputs[:2])  # the folder is not an input file either
+    with output_lock(out_dir / FOLDER_LOCK_NAME, str(out_dir)):
+        return _run_locked(request, out_dir, names, progress, started)
+
+
+def _run_locked(request: AnalogyRequest, out_dir: Path, names: list[str], progress: ProgressCallback | None,
+                started: float) -> AnalogyOutcome:
+    config = request.analogy
     images = {}
     for label, path in (("A", request.a), ("B′", request.b_prime)):
         data = read_image(path)

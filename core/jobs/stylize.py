@@ -18,11 +18,15 @@ from ..foundation.errors import ImageTooLargeError, InputError, OutputError
 from ..foundation.progress import ProgressCallback
 from ..gatys.solver import stylize_gatys
 from ..imaging.resize import resize, size_for_long_side
+from ..io.formats import probe_image
 from ..io.images import SUPPORTED_EXTENSIONS, ImageData, read_image, write_image
+from ..requests.checks import check_memory
 from ..nn.vgg import get_encoder
 from ..requests.gatys import MAX_LONG_SIDE, MIN_SIDE
 from ..requests.stylize import StylizeRequest
-from .outputs import refuse_overwriting_inputs
+from ..foundation.output_lock import lock_path_for_file, output_lock
+from .identity import stylebank_width
+from .outputs import Place, refuse_output_overlap
 
 
 @dataclass
@@ -46,11 +50,15 @@ class StylizeOutcome:
     details: dict
 
 
-def check_output_path(output: Path, inputs: list[Path]) -> None:
+def check_output_path(output: Path, inputs: list[Path | Place]) -> None:
     """Refuse unsupported extensions and outputs that would overwrite an input.
 
+    Args:
+        output: The output file.
+        inputs: Input files (paths) or :class:`~core.jobs.outputs.Place` (files and folders).
+
     Raises:
-        OutputError: Unsupported extension, output is a folder, or it names one of the inputs.
+        OutputError: Unsupported extension, output is a folder, or it is or lies inside an input.
     """
     if output.suffix.lower() not in SUPPORTED_EXTENSIONS:
         raise OutputError(
@@ -59,7 +67,7 @@ def check_output_path(output: Path, inputs: list[Path]) -> None:
         )
     if output.is_dir():
         raise OutputError(f"output {output} is a folder; give a file name such as {output / 'stylized.png'}")
-    refuse_overwriting_inputs(output, inputs)
+    refuse_output_overlap([Place(output)], [p if isinstance(p, Place) else Place(Path(p)) for p in inputs], str(output))
 
 
 def load_mask(path: Path, content: ImageData) -> torch.Tensor:
@@ -104,7 +112,33 @@ def run_stylize(request: StylizeRequest, progress: ProgressCallback | None = Non
     start = time.perf_counter()
     request.validate()
     output = Path(request.output)
-    check_output_path(output, [Path(request.content), *map(Path, request.styles), *map(Path, request.masks)])
+    check_output_path(output, _input_places(request))
+    _check_memory(request)
+    with output_lock(lock_path_for_file(output), str(output)):
+        return _run_locked(request, output, progress, start)
+
+
+def _check_memory(request: StylizeRequest) -> None:
+    """Refuse a working size whose memory estimate is absurd, from the content's header alone."""
+    h, w, _ = probe_image(request.content)
+    size = (h, w) if request.size is None else size_for_long_side(h, w, request.size)
+    width = stylebank_width(request.model) if request.method == "stylebank" else 32
+    check_memory(request.method, *size, model_width=width, budget_mb=request.gatys.memory_budget_mb)
+
+
+def _input_places(request: StylizeRequest) -> list[Place]:
+    places = [Place(Path(request.content), label="content image")]
+    places += [Place(Path(p), label="style image") for p in request.styles]
+    places += [Place(Path(p), label="mask") for p in request.masks]
+    if request.method == "stylebank" and request.model is not None:
+        places.append(Place(Path(request.model), folder=True, label="StyleBank model folder"))
+    if request.encoder_weights is not None:
+        places.append(Place(Path(request.encoder_weights), label="encoder weights"))
+    return places
+
+
+def _run_locked(request: StylizeRequest, output: Path, progress: ProgressCallback | None,
+                start: float) -> StylizeOutcome:
     device = resolve_device(request.device)
     net = None
     if request.method == "stylebank":  # load (and hash-check) the model before reading images

@@ -9,8 +9,10 @@ frames and re-creates the temporal state from the last finished one (its output 
 frame, and for feature blending a small state file written just before every frame's output; it
 holds that frame's features and the previous frame's, so a kill between the two writes still
 resumes exactly).
-A settings record next to the output makes a rerun with different settings an error instead of a
-silent mix of two runs.
+A job record next to the output (settings, source files, model file hashes: :mod:`.identity`)
+makes a rerun of another job an error instead of a silent mix of two runs, and the output is
+locked for the job's life (:mod:`core.foundation.output_lock`), after the check that it overlaps
+no input (:mod:`core.foundation.overlap`).
 """
 
 from __future__ import annotations
@@ -24,20 +26,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..foundation.atomic_write import atomic_write_bytes
+from ..foundation.atomic_write import atomic_write_bytes, hidden_sidecar
 from ..foundation.errors import Cancelled, InputError, OutputError
+from ..foundation.output_lock import FOLDER_LOCK_NAME, lock_path_for_file, output_lock
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, size_for_long_side
 from ..io.frame_names import FrameInfo
 from ..io.frame_sinks import remove_stale_temporaries
-from ..io.frame_sources import FrameSource
+from ..io.frame_sources import FrameSource, ImageSequenceSource
 from ..io.images import ImageData
-from ..io.sequences import open_frames, open_sink
+from ..io.sequences import open_frames, open_sink, output_location
+from ..io.video_files import VideoSink
 from ..requests.video import VideoRequest
 from ..video import flow as flowlib
 from ..video.online import OnlineStylizer
 from ..video.render_passes import VectorFrames
 from ..video.temporal_metrics import WarpingErrorMeter
+from ..requests.checks import check_memory
+from .identity import folder_identity, model_identity, source_identity, stylebank_width
+from .outputs import Place, refuse_output_overlap
 
 __all__ = ["RECORD_NAME", "STATE_NAME", "VideoOutcome", "run_video"]
 
@@ -71,8 +78,8 @@ class VideoOutcome:
 
 def _fingerprint(request: VideoRequest) -> dict:
     """The settings that change the pictures (a rerun must match them to resume)."""
-    keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "size", "style_names", "style_weights",
-            "strength", "gatys_next_iterations", "temporal_weight")
+    keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "restore_detail", "size", "style_names",
+            "style_weights", "strength", "gatys_next_iterations", "temporal_weight")
     record = {k: getattr(request, k) for k in keys}
     record["model"] = str(request.model) if request.model else "vendored"
     record["styles"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in request.styles]
@@ -82,24 +89,49 @@ def _fingerprint(request: VideoRequest) -> dict:
 
 
 def _record_path(sink) -> Path:
+    """The job record: in the frames' folder, or beside a video (its work folder goes when it is done)."""
+    if isinstance(sink, VideoSink):
+        return hidden_sidecar(sink.path, RECORD_NAME)
     return sink.state_dir / RECORD_NAME
 
 
 def _check_record(sink, fingerprint: dict, start: int, overwrite: bool) -> None:
-    """Refuse to resume frames made with other settings (reads only; see :func:`_write_record`)."""
+    """Refuse to resume (or pass off as done) frames of another job; reads only (see :func:`_write_record`).
+
+    Any finished frame (``start > 0``) must come with this job's record: the same source, settings
+    and model files (:mod:`core.jobs.identity`). Frames with no record are another job's too.
+    """
+    if overwrite or start == 0:
+        return
     path = _record_path(sink)
-    if path.exists() and start > 0 and not overwrite:
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != fingerprint:
-            changed = sorted(k for k in set(fingerprint) | set(old or {}) if (old or {}).get(k) != fingerprint.get(k))
-            raise OutputError(
-                f"{sink.describe()} already holds frames made with different settings ({', '.join(changed)}); "
-                "start again with overwrite on, or choose another output",
-                setting="overwrite",
-            )
+    try:
+        old = json.loads(path.read_text())
+    except FileNotFoundError:
+        old = None
+    except (OSError, ValueError):
+        old = {}
+    if old == fingerprint:
+        return
+    done = "the finished video" if start == len(sink.like.frames) and isinstance(sink, VideoSink) else \
+        f"{start} finished frame{'s' if start != 1 else ''}"
+    if old is None:
+        why = f"no job record ({path.name}) says what made them"
+    else:
+        changed = sorted(k for k in set(fingerprint) | set(old) if old.get(k) != fingerprint.get(k))
+        parts = [f"a different {_CHANGED[k]}" for k in changed if k in _CHANGED]
+        settings = [k for k in changed if k not in _CHANGED]
+        if settings:
+            parts.append(f"other settings ({', '.join(settings)})")
+        why = f"they were made from {' and '.join(parts)}"
+    raise OutputError(
+        f"{sink.describe()} holds {done} of another job ({why}); start again with overwrite on, or choose "
+        "another output",
+        setting="overwrite",
+    )
+
+
+#: Record keys → words for the message.
+_CHANGED = {"source": "source", "models": "model files", "vectors": "Vector passes", "styles": "style images"}
 
 
 def _write_record(sink, fingerprint: dict) -> None:
@@ -202,9 +234,58 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     started = time.perf_counter()
     request.validate()
     source = open_frames(request.source, fps=request.fps)
+    working = _working_size(source, request.size)
+    width = stylebank_width(request.model) if request.method == "stylebank" else 32
+    check_memory(request.method, *working, model_width=width, budget_mb=request.gatys.memory_budget_mb, video=True)
+    location = output_location(request.output)
+    if location is None:  # not a valid output: open_sink says why
+        open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
+        raise OutputError(f"cannot write {request.output}: not a video file, folder or frame pattern")
+    folder, video = location
+    refuse_output_overlap(_output_places(folder, video), _input_places(request, source), str(request.output))
+    lock = lock_path_for_file(video) if video is not None else folder / FOLDER_LOCK_NAME
+    with output_lock(lock, str(request.output)):
+        return _run_locked(request, source, progress, started)
+
+
+def _input_places(request: VideoRequest, source: FrameSource) -> list[Place]:
+    if isinstance(source, ImageSequenceSource):
+        places = [Place(source.pattern.directory, folder=True, label="source frames folder")]
+    else:
+        places = [Place(p, label="source video") for p in source.source_files()]
+    label = "reference image (B′)" if request.method == "analogy" else "style image"
+    places += [Place(Path(p), label=label) for p in request.styles]
+    if request.vectors_dir is not None:
+        places.append(Place(Path(request.vectors_dir), folder=True, label="Vector-pass folder"))
+    if request.model is not None and request.method == "stylebank":
+        places.append(Place(Path(request.model), folder=True, label="StyleBank model folder"))
+    if request.encoder_weights is not None:
+        places.append(Place(Path(request.encoder_weights), label="encoder weights"))
+    return places
+
+
+def _output_places(folder: Path, video: Path | None) -> list[Place]:
+    if video is None:
+        return [Place(folder, folder=True)]
+    return [Place(video), Place(folder, folder=True), Place(hidden_sidecar(video, RECORD_NAME))]
+
+
+def _identity(request: VideoRequest, source: FrameSource) -> dict:
+    """The settings record plus what the frames were made from (:mod:`core.jobs.identity`)."""
+    record = _fingerprint(request)
+    record["source"] = source_identity(source.source_files(), video=not isinstance(source, ImageSequenceSource))
+    record["models"] = model_identity(request.method, request.model, request.style_names, request.encoder_weights)
+    if request.coherent and request.flow == "vectors":
+        record["vectors"] = folder_identity(Path(request.vectors_dir))
+    return record
+
+
+def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCallback | None,
+                started: float) -> VideoOutcome:
     sink = open_sink(request.output, like=source, fps=request.fps, overwrite=request.overwrite)
     # The sink removes its frames' temporaries; those of the record and state files are ours.
     remove_stale_temporaries(sink.state_dir, {RECORD_NAME, STATE_NAME})
+    remove_stale_temporaries(_record_path(sink).parent, {_record_path(sink).name})
     frames = source.frames
     working = _working_size(source, request.size)
     vectors = _VectorMotion(request.vectors_dir, working, source.size) if request.coherent and request.flow == "vectors" else None
@@ -214,9 +295,8 @@ def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -
     device = engine.device
 
     start = 0 if request.overwrite else sink.first_missing()
-    fingerprint = _fingerprint(request)
-    if start < len(frames):
-        _check_record(sink, fingerprint, start, request.overwrite)
+    fingerprint = _identity(request, source)
+    _check_record(sink, fingerprint, start, request.overwrite)
     meter = WarpingErrorMeter() if request.report else None
 
     resumed_state = None

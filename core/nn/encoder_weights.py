@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..foundation.errors import ModelError, WeightsNotFoundError, one_line_reason
+from ..foundation.files import require_regular_file
 from ..foundation.registry import verify_file
 
 #: Convolution layer names of each architecture, in order.
@@ -143,6 +144,8 @@ def find_encoder_weights(path: str | os.PathLike | None = None) -> tuple[Path, s
     if user:
         p = Path(user).expanduser()
         if not p.is_file():
+            if p.exists():  # a FIFO, device or folder: say so, never open it
+                require_regular_file(p, "encoder weights", error=ModelError)
             origin = "the encoder weights setting" if path else "NST_ENCODER_WEIGHTS"
             raise WeightsNotFoundError(f"encoder weights {p} (from {origin}) do not exist", setting="encoder_weights")
         return p, "user path"

@@ -2,7 +2,8 @@
 
 Owns :class:`StylizeRequest`, :class:`VideoRequest`, :class:`AnalogyRequest` (one per job, run by
 :mod:`core.jobs`) and the algorithm settings inside them (:class:`GatysConfig`,
-:class:`AnalogyConfig`), with the choices and ranges they accept. Front ends (the CLI, the Blender
+:class:`AnalogyConfig`), with the choices and ranges they accept; :mod:`.checks` holds the one
+number check, the memory estimate and the bit-depth check they share. Front ends (the CLI, the Blender
 add-on) build and validate requests before anything heavy is imported.
 
 May import: :mod:`core.foundation.errors` and the standard library only — never torch, numpy or

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..foundation.errors import InputError
+from .checks import check_number
 
 __all__ = ["LAYERS", "MAX_SIDE", "AnalogyConfig", "AnalogyRequest", "check_analogy_size", "min_side"]
 
@@ -67,8 +68,7 @@ class AnalogyConfig:
 
     def validate(self) -> None:
         """Raise :class:`InputError` when a setting is out of range."""
-        if not 1 <= self.levels <= len(LAYERS):
-            raise InputError(f"levels must be 1…{len(LAYERS)}, got {self.levels}")
+        check_number(self.levels, "levels", low=1, high=len(LAYERS), integer=True)
         for name, values, n in (
             ("patch_sizes", self.patch_sizes, 5), ("iterations", self.iterations, 5),
             ("search_radius", self.search_radius, 5), ("max_jump", self.max_jump, 5),
@@ -76,6 +76,16 @@ class AnalogyConfig:
         ):
             if len(values) != n:
                 raise InputError(f"{name} needs {n} values (coarse → fine), got {len(values)}")
+        for name, values in (("patch_sizes", self.patch_sizes), ("iterations", self.iterations),
+                             ("deconv_iterations", self.deconv_iterations)):
+            for v in values:
+                check_number(v, name, low=0, high=100_000, integer=True)
+        for name, values in (("search_radius", self.search_radius), ("max_jump", self.max_jump)):
+            for v in values:
+                check_number(v, name, low=1, high=1 << 16, integer=True, optional=True)
+        for a in self.alphas:
+            check_number(a, "alphas", low=0.0, high=1.0)
+        check_number(self.size, "the working size", integer=True, optional=True, setting="size")
         if any(k < 1 or k % 2 == 0 for k in self.patch_sizes):
             raise InputError(f"patch sizes must be odd and ≥ 1, got {self.patch_sizes}")
         if any(i < 0 for i in self.iterations) or any(i < 0 for i in self.deconv_iterations):
@@ -85,8 +95,12 @@ class AnalogyConfig:
         if self.size is not None and not min_side(self.levels) <= self.size <= MAX_SIDE:
             raise InputError(f"the working size must be {min_side(self.levels)}…{MAX_SIDE} px, got {self.size}",
                              setting="size")
-        if self.deconv_history < 1 or self.refine_radius < 1 or self.refine_eps <= 0:
-            raise InputError("deconv_history and refine_radius must be ≥ 1 and refine_eps > 0")
+        check_number(self.deconv_history, "deconv_history", low=1, high=100, integer=True)
+        check_number(self.refine_radius, "refine_radius", low=1, high=256, integer=True)
+        check_number(self.refine_eps, "refine_eps", low=0, low_open=True, high=1.0)
+        check_number(self.kappa, "kappa", low=0, low_open=True)
+        check_number(self.tau, "tau", low=0, low_open=True, high=1.0)
+        check_number(self.seed, "seed", integer=True)
 
 
 def min_side(levels: int = 5) -> int:
@@ -148,6 +162,5 @@ class AnalogyRequest:
         self.analogy.validate()
         if self.analogy.size is None:
             raise InputError("the analogy needs a working size (the long side it runs at)", setting="size")
-        if self.result_size is not None and self.result_size < 1:
-            raise InputError(f"the result size must be a positive number of pixels, got {self.result_size}",
-                             setting="result_size")
+        check_number(self.result_size, "the result size (px)", low=1, high=16384, integer=True, optional=True,
+                     setting="result_size")

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..foundation.errors import InputError
-from .gatys import GatysConfig
+from .checks import check_bit_depth, check_number
+from .gatys import MAX_LONG_SIDE, GatysConfig
 
 __all__ = ["METHODS", "StylizeRequest", "check_style_weights", "check_stylebank_styles"]
 
@@ -71,8 +72,10 @@ class StylizeRequest:
         if self.masks and len(self.masks) != n_styles:
             raise InputError(f"{len(self.masks)} masks for {n_styles} styles; give one mask per style", setting="masks")
         check_style_weights(self.style_weights, n_styles)
-        if self.size is not None and self.size < 1:
-            raise InputError(f"size must be a positive number of pixels, got {self.size}", setting="size")
+        check_number(self.size, "size (the long side in px)", low=1, high=MAX_LONG_SIDE, integer=True, optional=True,
+                     setting="size")
+        check_number(self.bit_depth, "bit depth", integer=True, optional=True, setting="bit_depth")
+        check_bit_depth(self.bit_depth, Path(self.output))
         self.gatys.validate()
 
 
@@ -86,8 +89,7 @@ def check_stylebank_styles(styles: tuple[Path, ...], style_names: tuple[str, ...
         raise InputError("the stylebank method takes style names, not style images", setting="style_names")
     if not style_names:
         raise InputError("the stylebank method needs at least one style name", setting="style_names")
-    if not (0.0 <= strength <= 1.0):
-        raise InputError(f"strength must be in [0, 1], got {strength}", setting="strength")
+    check_number(strength, "strength", low=0.0, high=1.0, setting="strength")
 
 
 def check_style_weights(weights: tuple[float, ...] | None, n_styles: int) -> None:
@@ -101,5 +103,6 @@ def check_style_weights(weights: tuple[float, ...] | None, n_styles: int) -> Non
     if len(weights) != n_styles:
         raise InputError(f"{len(weights)} style weights for {n_styles} styles; give one weight per style",
                          setting="style_weights")
-    if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
+    if any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0 for w in weights) \
+            or sum(weights) <= 0:
         raise InputError(f"style weights must be ≥ 0 with a positive sum, got {list(weights)}", setting="style_weights")

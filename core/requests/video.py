@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..foundation.errors import InputError
 from .analogy import AnalogyConfig
-from .gatys import GatysConfig
+from .checks import check_number
+from .gatys import MAX_ITERATIONS, MAX_LONG_SIDE, GatysConfig
 from .stylize import check_stylebank_styles, check_style_weights
 
 __all__ = ["BLENDS", "DIS_PRESETS", "FLOWS", "METHODS", "MIN_SIZE", "VideoRequest"]
@@ -98,8 +99,12 @@ class VideoRequest:
         if self.flow == "vectors" and self.vectors_dir is None:
             raise InputError("motion from render vectors needs the folder of Vector-pass EXRs (one per frame)",
                              setting="vectors_dir")
-        if self.size is not None and self.size < MIN_SIZE:
+        if self.size is not None and isinstance(self.size, int) and not isinstance(self.size, bool) \
+                and self.size < MIN_SIZE:
             raise InputError(f"size must be at least {MIN_SIZE} px, got {self.size}", setting="size")
+        check_number(self.size, "size (the long side in px)", low=MIN_SIZE, high=MAX_LONG_SIDE, integer=True,
+                     optional=True, setting="size")
+        check_number(self.fps, "frame rate", low=0, low_open=True, high=1000, optional=True)
 
     def validate_engine(self) -> None:
         """Check what the frame engine (:class:`~core.video.online.OnlineStylizer`) needs.
@@ -120,16 +125,14 @@ class VideoRequest:
         if self.dis_preset not in DIS_PRESETS:
             raise InputError(f"unknown DIS preset {self.dis_preset!r}; available: {', '.join(DIS_PRESETS)}",
                              setting="dis_preset")
-        if not (0.0 <= self.keep <= 1.0) or not math.isfinite(self.keep):
-            raise InputError(f"keep must be in [0, 1], got {self.keep}", setting="keep")
+        check_number(self.keep, "keep", low=0.0, high=1.0, setting="keep")
         if self.method == "gatys":
             if not self.styles:
                 raise InputError("the gatys method needs at least one style image", setting="styles")
             self.gatys.validate()
-            if self.gatys_next_iterations < 1:
-                raise InputError("gatys_next_iterations must be at least 1", setting="gatys_next_iterations")
-            if self.temporal_weight < 0 or not math.isfinite(self.temporal_weight):
-                raise InputError(f"temporal weight must be ≥ 0, got {self.temporal_weight}", setting="temporal_weight")
+            check_number(self.gatys_next_iterations, "gatys_next_iterations", low=1, high=MAX_ITERATIONS, integer=True,
+                         setting="gatys_next_iterations")
+            check_number(self.temporal_weight, "temporal weight", low=0, setting="temporal_weight")
         elif self.method == "analogy":
             if len(self.styles) != 1:
                 raise InputError(f"the analogy method needs exactly one reference image (B′), got {len(self.styles)}",

@@ -16,64 +16,28 @@ Every tensor file is safetensors (nothing is unpickled) and is checked against t
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 
 import torch
 
 from ..foundation.atomic_write import atomic_path, atomic_write_bytes
 from ..foundation.errors import HashMismatchError, InputError, ModelError
+from ..foundation.files import require_regular_file
 from ..foundation.registry import VENDORED_DIR, sha256_of, vendored_entry, verify_file
-from .net import ARCHITECTURES, StyleBankNet
+from .manifest import FORMATS, MANIFEST, check_style_name, read_manifest
+from .net import StyleBankNet
 
 #: ``stylebank/<arch>`` → the architecture of :mod:`core.stylebank.net` it names: 2 (1/8 bottleneck,
 #: instance norm throughout) and 3 (1/4 bottleneck, normalisation only in the banks).
-#: ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error.
-FORMATS = {f"stylebank/{arch}": arch for arch in ARCHITECTURES}
+#: ``stylebank/1`` folders (9×9 full-resolution layers) are refused with a clear error. The manifest
+#: is read and checked by :mod:`.manifest` (torch-free; its ``ARCHITECTURES`` must equal the
+#: network's, which ``tests/reliability/test_validation.py`` checks).
 #: The format new models are written in.
 FORMAT = "stylebank/3"
-MANIFEST = "model.toml"
 BASE_FILE = "base.safetensors"
 BANK_DIR = "banks"
 #: The vendored default model.
 DEFAULT_MODEL_DIR = VENDORED_DIR / "stylebank"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-def check_style_name(name: str) -> str:
-    """Return ``name`` if it is a safe style name.
-
-    Raises:
-        InputError: Empty, too long, or containing anything but letters, digits, ``_`` and ``-``
-            (so ``../../x`` and other path tricks are refused).
-    """
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InputError(
-            f"invalid style name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
-        )
-    return name
-
-
-def read_manifest(model_dir: str | Path) -> dict:
-    """Parse ``model.toml``.
-
-    Raises:
-        ModelError: Missing folder/manifest, invalid TOML or an unknown format.
-    """
-    model_dir = Path(model_dir)
-    path = model_dir / MANIFEST
-    if not model_dir.is_dir():
-        raise ModelError(f"StyleBank model folder {model_dir} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{model_dir} is not a StyleBank model: {MANIFEST} is missing") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelError(f"{path} is corrupt: {exc}") from exc
-    if data.get("format") not in FORMATS:
-        raise ModelError(f"{path}: format {data.get('format')!r} is not one of {', '.join(FORMATS)}")
-    return data
 
 
 def format_of(net: StyleBankNet) -> str:
@@ -100,8 +64,9 @@ def _load_tensors(path: Path, expected_sha256: str | None) -> dict[str, torch.Te
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(f"model file {path} is missing")
+    require_regular_file(path, "model file", error=ModelError)
     if expected_sha256:
         actual = sha256_of(path)
         if actual != expected_sha256:

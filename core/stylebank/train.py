@@ -41,12 +41,15 @@ from torch.nn import functional as F
 from ..foundation.atomic_write import atomic_path
 from ..foundation.device import PRECISIONS, training_autocast
 from ..foundation.errors import Cancelled, InputError, ModelError, one_line_reason
+from ..foundation.output_lock import FOLDER_LOCK_NAME, output_lock
+from ..foundation.overlap import Place, refuse_output_overlap
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, resize_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, read_image
 from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
-from .model import check_style_name, load_model, read_manifest, save_model
+from .manifest import MAX_WIDTH
+from .model import BANK_DIR, MANIFEST, check_style_name, load_model, read_manifest, save_model
 from .net import ARCHITECTURES, SIZE_MULTIPLE, StyleBankNet
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -100,20 +103,35 @@ class TrainConfig:
     precision: str = "auto"
 
     def validate(self) -> None:
-        """Raise :class:`InputError` on out-of-range values."""
-        for name in ("size", "batch_size", "t", "width", "checkpoint_every", "style_size"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        """Raise :class:`InputError` on out-of-range values (every number finite, in range, of its type)."""
+        from ..requests.checks import check_number
+
+        limits = {"size": (SIZE_MULTIPLE, 4096), "batch_size": (1, 1024), "t": (1, 1000), "width": (1, MAX_WIDTH),
+                  "checkpoint_every": (1, 10**9), "style_size": (16, 16384), "steps": (0, 10**9),
+                  "ae_warmup": (0, 10**9)}
+        for name, (low, high) in limits.items():
+            check_number(getattr(self, name), name, low=low, high=high, integer=True)
+        check_number(self.seed, "seed", integer=True)
         if self.arch not in ARCHITECTURES:
             raise InputError(f"arch must be one of {ARCHITECTURES}, got {self.arch}")
-        if not math.isfinite(self.scale_jitter) or not 1.0 <= self.scale_jitter <= 4.0:
-            raise InputError(f"scale_jitter must be in [1, 4], got {self.scale_jitter}")
+        check_number(self.scale_jitter, "scale_jitter", low=1.0, high=4.0)
+        check_number(self.lr, "learning rate (lr)", low=0, low_open=True, high=10.0)
+        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
+            check_number(getattr(self, name), name, low=0)
         if self.size % SIZE_MULTIPLE:
             raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
-        if self.steps < 0 or self.ae_warmup < 0:
-            raise InputError("steps and ae_warmup must be ≥ 0")
         if self.precision not in PRECISIONS:
             raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for layer in (*self.content_layers, *self.style_layers):
+            if not isinstance(layer, str) or not layer.startswith("relu"):
+                raise InputError(f"loss layers must be relu layers such as relu2_2, got {layer!r}")
+        estimate = self.batch_size * self.size * self.size * (12 * self.width + 48) * 3  # forward + backward + Adam
+        from ..requests.checks import bytes_text, memory_limit_bytes
+
+        if estimate > memory_limit_bytes():
+            raise InputError(f"batch_size {self.batch_size} of {self.size}² crops at width {self.width} needs about "
+                             f"{bytes_text(estimate)} of memory, more than the {bytes_text(memory_limit_bytes())} "
+                             "available; use a smaller batch, size or width")
 
 
 class ContentCrops:
@@ -389,8 +407,17 @@ def train(
         Cancelled: The callback cancelled (a checkpoint of the last step is kept).
     """
     config.validate()
-    device = torch.device(device)
     model_dir = Path(model_dir)
+    inputs = [Place(Path(content_dir), folder=True, label="content folder"),
+              *(Place(Path(p), label=f"style image of {n!r}") for n, p in styles.items())]
+    refuse_output_overlap([Place(model_dir, folder=True)], inputs, str(model_dir))
+    with output_lock(model_dir / FOLDER_LOCK_NAME, str(model_dir)):
+        return _train_locked(content_dir, styles, model_dir, vgg, config, resume, device, progress)
+
+
+def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig, resume: bool, device,
+                  progress) -> TrainResult:
+    device = torch.device(device)
     model_dir.mkdir(parents=True, exist_ok=True)
     names = list(styles)
     ckpt_path = model_dir / CHECKPOINT
@@ -481,6 +508,17 @@ def add_style(
     config.validate()
     check_style_name(name)
     model_dir = Path(model_dir)
+    inputs = [Place(Path(content_dir), folder=True, label="content folder"), Place(Path(image), label="style image")]
+    outputs = [Place(model_dir / MANIFEST), Place(model_dir / BANK_DIR / f"{name}.safetensors"),
+               Place(add_style_checkpoint(model_dir, name))]
+    refuse_output_overlap(outputs, inputs, str(model_dir))
+    read_manifest(model_dir)  # a missing model folder is a ModelError, not a new folder with a lock in it
+    with output_lock(model_dir / FOLDER_LOCK_NAME, str(model_dir)):
+        return _add_style_locked(model_dir, name, image, content_dir, vgg, config, resume, device, progress)
+
+
+def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, config: TrainConfig, resume: bool,
+                      device, progress) -> TrainResult:
     manifest = read_manifest(model_dir)
     if name in manifest.get("styles", {}):
         raise InputError(f"style {name!r} already exists in {model_dir}; pick another name")

@@ -125,7 +125,8 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_video_input_gives_one_error_line_and_no_output(case, model, tmp_path, capsys):
     make, code, words = CASES[case]
-    src = make(tmp_path)
+    (tmp_path / "src").mkdir()
+    src = make(tmp_path / "src")  # outputs may not lie inside an input folder (issue 18, class 2)
     out = tmp_path / "styled"
     status = main(["video", str(src), "-o", str(out), "--model", str(model), "--style", "a", "--device", "cpu",
                    "--quiet"])
@@ -145,7 +146,7 @@ def test_bad_settings_give_one_error_line_and_no_output(model, tmp_path, capsys)
         "missing model": (["--model", tmp_path / "no-model", "--style", "a"], 4, "does not exist"),
         "bad --size": (["--style", "a", "--size", "8"], 2, "at least 16"),
         "vectors without a folder": (["--style", "a", "--flow", "vectors"], 2, "--vectors-dir"),
-        "output is a source frame": (["--style", "a", "-o", tmp_path / "in" / "frame_####.png"], 3, "source file"),
+        "output is a source frame": (["--style", "a", "-o", tmp_path / "in" / "frame_####.png"], 3, "one of the inputs"),
         "output with a gif extension": (["--style", "a", "-o", tmp_path / "o" / "f_####.gif"], 3, "gif"),
     }
     for name, (extra, code, words) in cases.items():

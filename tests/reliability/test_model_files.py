@@ -85,7 +85,7 @@ def test_pickle_payload_in_a_training_checkpoint_is_refused_and_never_runs(tmp_p
     style = tmp_path / "s.png"
     write_image(style, pan_frame(3))
     with pytest.raises(ModelError, match="cannot be loaded safely"):
-        train(tmp_path, {"a": style}, model_dir, vgg=None, config=TrainConfig(), resume=True)
+        train(tmp_path / "photos", {"a": style}, model_dir, vgg=None, config=TrainConfig(), resume=True)
     assert not marker.exists()
 
 

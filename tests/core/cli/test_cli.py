@@ -131,7 +131,8 @@ def test_other_bad_inputs(files, capsys, tmp_path):
         "weights hash": (["--encoder-weights", fake_weights], "sha256"),
         "weights missing": (["--encoder-weights", folder / "none.h5"], "do not exist"),
         "no tiling": (["--size", "12000", "--no-tiling", "--memory-budget", "64"], "without tiling"),
-        "unknown layer": (["--style-layers", "relu9_9"], "unknown vgg16 layer"),
+        "unknown layer": (["--style-layers", "relu9_9"], "unknown encoder layer"),  # by validate(), before work
+        "layer of another encoder": (["--style-layers", "relu5_4"], "unknown vgg16 layer"),
         "style weights": (["--style-weights", "1", "2"], "one weight per style"),
         "device": (["--device", "tpu"], "device 'tpu'"),
     }

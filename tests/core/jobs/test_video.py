@@ -88,7 +88,7 @@ def test_rerun_with_other_settings_is_refused_instead_of_mixing(model_dir, tmp_p
     src = _pan(tmp_path / "in")
     with pytest.raises(Cancelled):
         run_video(_request(src, tmp_path / "out", model_dir), lambda e: e.step < 2)
-    with pytest.raises(OutputError, match="different settings"):
+    with pytest.raises(OutputError, match="another job .*other settings"):
         run_video(VideoRequest(source=src, output=tmp_path / "out", model=model_dir, style_names=("b",),
                                device="cpu"))
     out = run_video(VideoRequest(source=src, output=tmp_path / "out", model=model_dir, style_names=("b",),
