@@ -2,7 +2,8 @@
 
 Issue 18, class 7: a 3-step L-BFGS run (learning rate 1) on two inputs 5e-5 apart went from loss
 17.6 to 89 332 on one of them, because L-BFGS took its full quasi-Newton step without a line search.
-The solver now runs L-BFGS with a strong-Wolfe line search and returns the best point it evaluated
+The solver now runs L-BFGS with a strong-Wolfe line search, starting its first search where the
+largest pixel moves by ``FIRST_STEP``, and returns the best point it evaluated
 (``core/gatys/solver.py::_optimise``).
 """
 
@@ -39,9 +40,10 @@ def test_three_steps_on_inputs_5e_5_apart_give_nearly_the_same_result(encoder, n
     ta, tb = a.losses["total"], b.losses["total"]
     print(f"\n{name} {size}px: losses {[round(x, 3) for x in la]} vs {[round(x, 3) for x in lb]}, "
           f"image max diff {float((a.image - b.image).abs().max()):.5f}")
-    assert abs(ta - tb) <= 0.1 * max(ta, tb)
-    assert float((a.image - b.image).abs().max()) < 0.02
-    assert float((a.image - b.image).abs().mean()) < 1e-3
+    assert ta < 0.8 * la[0] and tb < 0.8 * lb[0]  # it did make progress
+    assert abs(ta - tb) <= 0.05 * max(ta, tb)
+    assert float((a.image - b.image).abs().mean()) < 2e-3  # half an 8-bit level on average
+    assert float((a.image - b.image).abs().max()) < 0.05
 
 
 def test_the_returned_loss_never_rises_above_the_start_and_keeps_falling(encoder):

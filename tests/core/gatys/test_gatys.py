@@ -172,8 +172,10 @@ def test_bad_arguments_are_clear_errors(encoder):
         stylize_gatys(content, [], encoder)
     with pytest.raises(InputError, match="optimizer"):
         stylize_gatys(content, [style], encoder, config=GatysConfig(optimizer="sgd"))
-    with pytest.raises(InputError, match="unknown vgg16 layer"):
+    with pytest.raises(InputError, match="unknown encoder layer"):  # GatysConfig.validate, before any work
         stylize_gatys(content, [style], encoder, config=GatysConfig(style_layers=("relu9_1",), iterations=1))
+    with pytest.raises(InputError, match="unknown vgg16 layer"):  # a VGG19 layer: the encoder's own check
+        stylize_gatys(content, [style], encoder, config=GatysConfig(style_layers=("relu5_4",), iterations=1))
     with pytest.raises(InputError, match="too small"):
         check_size(8, 300, GatysConfig(), 4096)
     with pytest.raises(ImageTooLargeError, match="without tiling"):
