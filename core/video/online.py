@@ -42,6 +42,9 @@ from .detail import restore_detail
 
 __all__ = ["OnlineStylizer", "quantise"]
 
+#: DIS flow is estimated at this long side at most (see :meth:`OnlineStylizer.motion`).
+MOTION_LONG_SIDE = 960
+
 
 def _flow_tensor(flow: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(flow)).permute(2, 0, 1).unsqueeze(0).to(device)
@@ -224,10 +227,26 @@ class OnlineStylizer:
         return how
 
     def motion(self, frame: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """DIS flow ``t → t−1`` and its soft confidence, from the previous input frame."""
+        """DIS flow ``t → t−1`` and its soft confidence, from the previous input frame.
+
+        Frames larger than :data:`MOTION_LONG_SIDE` are compared area-downsampled and the flow is
+        scaled back up (camera and object motion are smooth at that scale; a 1080p frame's flows
+        and consistency check cost a quarter).
+        """
+        import cv2
+
         a, b = flowlib.to_gray_u8(frame), flowlib.to_gray_u8(self.prev_frame)
+        height, width = a.shape[:2]
+        scale = min(1.0, MOTION_LONG_SIDE / max(height, width))
+        if scale < 1.0:
+            small = (max(1, round(width * scale)), max(1, round(height * scale)))
+            a = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
+            b = cv2.resize(b, small, interpolation=cv2.INTER_AREA)
         back, fwd = self.dis(a, b), self.dis(b, a)
-        return back, flowlib.confidence(back, fwd, soft=True)
+        conf = flowlib.confidence(back, fwd, soft=True)
+        if scale < 1.0:
+            back, conf = flowlib.resize_motion(back, conf, (height, width))
+        return back, conf
 
     def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
              confidence: np.ndarray | None = None, masks: list[torch.Tensor] | None = None,
