@@ -36,8 +36,10 @@ DETAIL_SIGMAS = (0.7, 1.4)
 GAIN_POWER = 0.75
 #: σ of the window over which layer energies are compared.
 ENERGY_SIGMA = 2.0
-#: The largest gain a layer may get (a blend never loses more than this much amplitude in practice).
-MAX_GAIN = 3.0
+#: The largest gain a layer may get: where averaging cancelled more than half the amplitude, what is left
+#: is not the same strokes attenuated but a residue, and amplifying it further shows as grain (seen at
+#: 100 % with 3.0 on cutBunny; 2.0 keeps the sharpness ratio at 1.02 mean, 0.96 worst).
+MAX_GAIN = 2.0
 PASSES = 1
 
 
