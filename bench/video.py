@@ -459,6 +459,11 @@ def _write_png(path: Path, bgr) -> str:
     return _rel(path)
 
 
+#: One colour (BGR) per configuration in every plot.
+PLOT_COLOURS = {"per-frame": (40, 40, 40), "coherent-image": (200, 90, 0), "coherent-image-soft": (0, 110, 230),
+                "coherent-feature": (40, 160, 40), "coherent-both": (150, 0, 160)}
+
+
 def save_plots(metrics: dict, outputs: dict[str, Path], frames: int, prefix: Path, plots_dir: Path | None) -> dict:
     """Per-frame sharpness-ratio and warping-error curves, and the crispness sheet, as PNG."""
     import numpy as np
@@ -474,13 +479,13 @@ def save_plots(metrics: dict, outputs: dict[str, Path], frames: int, prefix: Pat
         hi = max([1.15] + [v for s in ratio_series.values() for v in s[1:] if v == v])
         img = line_plot(ratio_series, title="Sharpness of each frame / per-frame's (Laplacian variance of luminance)",
                         xlabel="frame", ylabel="sharpness ratio", ylim=(lo - 0.02, hi + 0.02),
-                        hlines={"per-frame = 1": 1.0, "+10 %": 1.1, "-10 %": 0.9})
+                        hlines={"per-frame = 1": 1.0, "+10 %": 1.1, "-10 %": 0.9}, colours=PLOT_COLOURS)
         out["sharpness"] = _write_png(folder / f"{stem}_sharpness.png", img)
     warp_series = {n: [float("nan") if v is None else v for v in per[n]["warping_error_per_frame"]]
                    for n in ("per-frame", "coherent-image", "coherent-image-soft", "coherent-feature") if n in per}
     if warp_series:
         img = line_plot(warp_series, title="Warping error of each frame (Lai et al. 2018, DIS medium on the inputs)",
-                        xlabel="frame", ylabel="warping error (log)", log_y=True)
+                        xlabel="frame", ylabel="warping error (log)", log_y=True, colours=PLOT_COLOURS)
         out["warping_error"] = _write_png(folder / f"{stem}_warping_error.png", img)
     names = [n for n in ("per-frame", "coherent-image-soft", "coherent-image") if n in outputs]
     if names:
@@ -840,6 +845,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="skip the ghost metric on the synthetic fast-object clip")
     p.add_argument("--ghost-frames", type=int, default=16,
                    help="frames of the 14 px/frame ghost clip (the 28 px/frame one has half) (default 16)")
+    p.add_argument("--no-pictures", dest="pictures", action="store_false",
+                   help="no sample pictures, plots or crispness sheet (e.g. for a 1080p timing run)")
     p.add_argument("--plots-dir", type=Path, default=None,
                    help="write the plots and the crispness sheet here as video_*.png (default: beside --out)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -1012,8 +1019,9 @@ def main(argv: list[str] | None = None) -> int:
             g["metrics"] = measure_quality(gatys_outputs, gatys_source, g["frames"], style, style_image,
                                            min(args.loss_every, g["frames"]), baseline="gatys-per-frame")
             g["summary"] = summarise(g["runs"], g["metrics"], "gatys-per-frame")
-        results["samples"] = save_pictures(outputs, source, n, prefix)
-        results["plots"] = save_plots(results["metrics"], outputs, n, prefix, args.plots_dir)
+        if args.pictures:
+            results["samples"] = save_pictures(outputs, source, n, prefix)
+            results["plots"] = save_plots(results["metrics"], outputs, n, prefix, args.plots_dir)
         save()
         if args.ghost:
             _log("ghost clip (untimed)")

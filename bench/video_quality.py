@@ -198,7 +198,8 @@ def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 
 def line_plot(series: dict[str, list[float]], *, title: str, xlabel: str, ylabel: str,
               hlines: dict[str, float] | None = None, ylim: tuple[float, float] | None = None,
-              size: tuple[int, int] = (1000, 460), x0: int = 0, log_y: bool = False) -> np.ndarray:
+              size: tuple[int, int] = (1000, 460), x0: int = 0, log_y: bool = False,
+              colours: dict[str, tuple[int, int, int]] | None = None) -> np.ndarray:
     """A readable line chart on a white canvas: axes with ticks, labels, a legend, optional guides.
 
     Args:
@@ -207,13 +208,16 @@ def line_plot(series: dict[str, list[float]], *, title: str, xlabel: str, ylabel
         ylim: The y range (default: the data's, padded).
         size: ``(width, height)`` in px.
         log_y: Logarithmic y axis (values ≤ 0 are dropped).
+        colours: Name → BGR colour (default: :data:`COLOURS` in order), so a configuration keeps
+            its colour from plot to plot.
 
     Returns:
         ``(H, W, 3)`` uint8 BGR (for ``cv2.imwrite``).
     """
     W, H = size
+    colour_of = {nm: (colours or {}).get(nm, COLOURS[k % len(COLOURS)]) for k, nm in enumerate(series)}
     img = np.full((H, W, 3), 255, np.uint8)
-    left, right, top, bottom = 78, 20, 40, 52
+    left, right, top, bottom = 92, 20, 40, 52
     pw, ph = W - left - right, H - top - bottom
     tf = (lambda v: math.log10(v)) if log_y else (lambda v: v)
     vals = [tf(v) for s in series.values() for v in s if v is not None and not math.isnan(v) and (v > 0 or not log_y)]
@@ -255,11 +259,13 @@ def line_plot(series: dict[str, list[float]], *, title: str, xlabel: str, ylabel
         _, yy = px(x_lo, v)
         for xs in range(left, left + pw, 14):
             cv2.line(img, (xs, yy), (min(xs + 7, left + pw), yy), (90, 90, 90), 1, cv2.LINE_AA)
-        cv2.putText(img, name, (left + pw - 8 - cv2.getTextSize(name, _FONT, 0.4, 1)[0][0], yy - 4), _FONT, 0.4,
-                    (90, 90, 90), 1, cv2.LINE_AA)
+        (tw, th), _ = cv2.getTextSize(name, _FONT, 0.4, 1)
+        tx = left + pw - 8 - tw
+        cv2.rectangle(img, (tx - 2, yy - 6 - th), (tx + tw + 2, yy - 2), (255, 255, 255), -1)
+        cv2.putText(img, name, (tx, yy - 4), _FONT, 0.4, (90, 90, 90), 1, cv2.LINE_AA)
     # series (clipped to the plot area)
     for k, (name, s) in enumerate(series.items()):
-        colour = COLOURS[k % len(COLOURS)]
+        colour = colour_of[name]
         pts = [px(x0 + i, v) if v is not None and not math.isnan(v) and (v > 0 or not log_y) else None
                for i, v in enumerate(s)]
         for a, b in zip(pts, pts[1:]):
@@ -278,7 +284,7 @@ def line_plot(series: dict[str, list[float]], *, title: str, xlabel: str, ylabel
     cv2.rectangle(img, (lx - 6, ly - 14), (lx - 6 + box_w, ly - 14 + 20 * len(series) + 4), (170, 170, 170), 1)
     for k, name in enumerate(series):
         y = ly + 20 * k
-        cv2.line(img, (lx, y - 4), (lx + 18, y - 4), COLOURS[k % len(COLOURS)], 3, cv2.LINE_AA)
+        cv2.line(img, (lx, y - 4), (lx + 18, y - 4), colour_of[name], 3, cv2.LINE_AA)
         cv2.putText(img, name, (lx + 24, y), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(img, title, (left, 26), _FONT, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
     (tw, _), _ = cv2.getTextSize(xlabel, _FONT, 0.5, 1)
