@@ -60,21 +60,8 @@ SHARED = ROOT.parent / "shared" / "data"
 CLIP = SHARED / "video" / "cutBunny.mp4"
 STYLES_DIR = SHARED / "styles"
 DEFAULT_OUT = BENCH / "results" / "video.json"
-DOCS = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Coherent video (`bench/video.py`)"
 
-GOAL_TIME_RATIO = 1.3  # coherent s/frame ÷ per-frame s/frame (at 640×360 and at 1080p)
-GOAL_WARP_RATIO = 0.3  # coherent warping error ÷ per-frame warping error (issue 14)
-GOAL_LOSS_RATIO = 1.05  # coherent style / content loss ÷ per-frame's
-GOAL_SHARP_TOL = 0.10  # sharpness within ±10 % of per-frame at every frame ...
-GOAL_SHARP_DRIFT = 0.02  # ... and |drift| of the ratio below this per 100 frames
-GOAL_GHOST_RATIO = 1.0  # uncovered-background error ÷ far-background error on the ghost clip
 SHEET_FRAME = 120  # the frame of the crispness sheet (0-based)
-GOAL_FLAT_MB_PER_100 = 5.0  # |RSS slope| over frames ≥ RSS_FROM, MB per 100 frames
-RSS_FROM = 10  # first frame index of the RSS slope
-MIN_FIT_POINTS = 50  # fewer frames in the RSS fit: no memory verdict
-METRIC_DIS = "medium"
-RUN_DIS = "fast"
 SAMPLE_FRAME = 100
 STRIP_FRAMES = 8
 FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's folder
@@ -82,6 +69,25 @@ FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's fol
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from video_report import (  # noqa: E402
+    DOCS,
+    GOAL_FLAT_MB_PER_100,
+    GOAL_GHOST_RATIO,
+    GOAL_LOSS_RATIO,
+    GOAL_SHARP_DRIFT,
+    GOAL_SHARP_TOL,
+    GOAL_TIME_RATIO,
+    GOAL_WARP_RATIO,
+    METRIC_DIS,
+    MIN_FIT_POINTS,
+    RSS_FROM,
+    RUN_DIS,
+    _fmt,
+    _table,
+    render_section,
+    summarise,
+    update_docs,
+)
 from video_quality import (  # noqa: E402
     crispness_sheet,
     ghost_clip,
@@ -122,10 +128,6 @@ def _slope_per_100(xs: list[int], ys: list[float]) -> float | None:
     if sxx == 0:
         return None
     return 100.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-
-
-def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{spec}}{suffix}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,254 +563,6 @@ def measure_ghost(model: Path, style: str, args: argparse.Namespace) -> dict:
 
 
 # --------------------------------------------------------------------------------------------
-# Summary and report
-# --------------------------------------------------------------------------------------------
-
-def summarise(runs: dict, metrics: dict, baseline: str) -> dict:
-    """Ratios against ``baseline`` and the verdict on each goal for every other configuration."""
-    base = runs[baseline]
-    base_q = metrics["per_config"].get(baseline, {})
-    out = {}
-    for name, r in runs.items():
-        q = metrics["per_config"].get(name, {})
-        t = r["seconds_per_frame_median"]
-        tb = base["seconds_per_frame_median"]
-        c, cb = r["cpu_seconds_per_frame_median"], base["cpu_seconds_per_frame_median"]
-        p, pb = r["seconds_per_frame_p10"], base["seconds_per_frame_p10"]
-        w, wb = q.get("warping_error"), base_q.get("warping_error")
-        slope = r["rss_slope_mb_per_100"]
-        row = {
-            "time_ratio": round(t / tb, 3) if t and tb else None,
-            "p10_time_ratio": round(p / pb, 3) if p and pb else None,
-            "cpu_time_ratio": round(c / cb, 3) if c and cb else None,
-            "warp_ratio": round(w / wb, 3) if w is not None and wb and not math.isnan(w) else None,
-            # a slope over a few frames is noise: judge memory only over a long enough stretch
-            "memory_flat": (None if slope is None or r["rss_fit_points"] < MIN_FIT_POINTS
-                            else abs(slope) < GOAL_FLAT_MB_PER_100),
-        }
-        sl, slb = q.get("style_loss"), base_q.get("style_loss")
-        cl, clb = q.get("content_loss"), base_q.get("content_loss")
-        row["style_ratio"] = round(sl / slb, 3) if sl is not None and slb else None
-        row["content_ratio"] = round(cl / clb, 3) if cl is not None and clb else None
-        sh = q.get("sharpness") or {}
-        row.update({"sharp_mean": sh.get("mean"), "sharp_min": sh.get("min"), "sharp_max": sh.get("max"),
-                    "sharp_drift_per_100": sh.get("drift_per_100"), "sharp_frames_outside": sh.get("frames_outside")})
-        if name != baseline:
-            row["time_ok"] = None if row["time_ratio"] is None else row["time_ratio"] <= GOAL_TIME_RATIO
-            row["warp_ok"] = None if row["warp_ratio"] is None else row["warp_ratio"] <= GOAL_WARP_RATIO
-            row["loss_ok"] = (None if row["style_ratio"] is None or row["content_ratio"] is None
-                              else row["style_ratio"] <= GOAL_LOSS_RATIO and row["content_ratio"] <= GOAL_LOSS_RATIO)
-            row["sharp_ok"] = (None if sh.get("within") is None else
-                               bool(sh["within"]) and (sh.get("drift_per_100") is None
-                                                       or abs(sh["drift_per_100"]) < GOAL_SHARP_DRIFT))
-            row["all_goals"] = all(bool(row[k]) for k in ("time_ok", "warp_ok", "memory_flat", "loss_ok", "sharp_ok"))
-        out[name] = row
-    return out
-
-
-def _mark(ok: bool | None) -> str:
-    return "" if ok is None else (" ✓" if ok else " ✗")
-
-
-def _table(runs: dict, metrics: dict, summary: dict, baseline: str) -> list[str]:
-    lines = [
-        "| config | s/frame (median) | × per-frame | fastest 10 % s/frame (×) | peak RSS | RSS frame 10 → last "
-        "| RSS slope "
-        "| warping error | × per-frame | style loss | content loss |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, r in runs.items():
-        q = metrics["per_config"].get(name, {})
-        s = summary[name]
-        is_base = name == baseline
-        slope = r["rss_slope_mb_per_100"]
-        lines.append(
-            f"| {name} | {_fmt(r['seconds_per_frame_median'], '.3f', ' s')} "
-            f"| {'1.00×' if is_base else _fmt(s['time_ratio'], '.2f', '×') + _mark(s.get('time_ok'))} "
-            f"| {_fmt(r['seconds_per_frame_p10'], '.3f', ' s')} "
-            f"({'1.00×' if is_base else _fmt(s['p10_time_ratio'], '.2f', '×')}) "
-            f"| {r['peak_rss_mb']:.0f} MB | {r['rss_frame10_mb']:.0f} → {r['rss_last_mb']:.0f} MB "
-            f"| {_fmt(slope, '+.1f', ' MB/100 fr')}{_mark(s['memory_flat'])} "
-            f"| {_fmt(q.get('warping_error'), '.5f')} "
-            f"| {'1.00×' if is_base else _fmt(s['warp_ratio'], '.2f', '×') + _mark(s.get('warp_ok'))} "
-            f"| {_fmt(q.get('style_loss'), '.4f')} | {_fmt(q.get('content_loss'), '.3f')} |")
-    return lines
-
-
-def _quality_table(metrics: dict, summary: dict, baseline: str) -> list[str]:
-    lines = [
-        "| config | warping error | × per-frame | style loss (×) | content loss (×) | sharpness (mean) "
-        "| sharpness ÷ per-frame: mean / min / max | drift per 100 frames | frames outside ±10 % |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, q in metrics["per_config"].items():
-        s = summary.get(name, {})
-        is_base = name == baseline
-        sharp = ("1 (reference)" if is_base else
-                 f"{_fmt(s.get('sharp_mean'), '.3f')} / {_fmt(s.get('sharp_min'), '.3f')} / "
-                 f"{_fmt(s.get('sharp_max'), '.3f')}{_mark(s.get('sharp_ok'))}")
-        lines.append(
-            f"| {name} | {_fmt(q.get('warping_error'), '.5f')} "
-            f"| {'1.00×' if is_base else _fmt(s.get('warp_ratio'), '.2f', '×') + _mark(s.get('warp_ok'))} "
-            f"| {_fmt(q.get('style_loss'), '.4f')} ({'1.00' if is_base else _fmt(s.get('style_ratio'), '.2f')}×) "
-            f"| {_fmt(q.get('content_loss'), '.3f')} ({'1.00' if is_base else _fmt(s.get('content_ratio'), '.2f')}×)"
-            f"{'' if is_base else _mark(s.get('loss_ok'))} "
-            f"| {_fmt(q.get('sharpness_mean'), '.0f')} | {sharp} "
-            f"| {'—' if is_base else _fmt(s.get('sharp_drift_per_100'), '+.3f')} "
-            f"| {'—' if is_base else _fmt(s.get('sharp_frames_outside'), 'd')} |")
-    return lines
-
-
-def _ghost_lines(gh: dict) -> list[str]:
-    lines = [
-        "### Ghost trails (synthetic clip)",
-        "",
-        f"Made by `bench/video_quality.py` (`ghost_clip`): a {gh['side']} px square cut from scikit-image `coffee` "
-        f"crossing `astronaut` left to right at {gh['size'][1]}×{gh['size'][0]}; the object's mask is known per frame. "
-        "Metric: mean |coherent − per-frame| (RGB, 0–1) over the pixels the object uncovered at frame t (covered at "
-        f"t−1, not at t) ÷ the same over far background (≥ {gh['far_px']} px from the object at t−1 and t), pooled "
-        "over the frames. ≤ 1: the uncovered background is as close to its per-frame stylisation as far background "
-        f"is — no ghost (goal ≤ {GOAL_GHOST_RATIO:g}). Engine: `OnlineStylizer` (the same as `run_video`), DIS "
-        f"`\"{RUN_DIS}\"`.",
-        "",
-        "| clip | config | uncovered error | far error | ratio |",
-        "| --- | --- | ---: | ---: | ---: |",
-    ]
-    for clip in gh["clips"]:
-        for name, g in clip["configs"].items():
-            ok = None if g["ratio"] is None else g["ratio"] <= GOAL_GHOST_RATIO
-            lines.append(f"| {clip['speed']} px/frame, {clip['frames']} frames | {name} "
-                         f"| {_fmt(g['uncovered'], '.4f')} | {_fmt(g['far'], '.4f')} "
-                         f"| {_fmt(g['ratio'], '.2f')}{_mark(ok)} |")
-    return lines
-
-
-def render_section(r: dict) -> str:
-    m = r["machine"]
-    clip = r["clip"]
-    lines = [SECTION, ""]
-    if r.get("quick"):
-        lines += ["> **Smoke run (`--quick`): a few small frames; these numbers are not results.**", ""]
-    lines += [
-        "Per-frame vs coherent StyleBank video (`core.jobs.video.run_video`, Chen et al. 2017: the previous result "
-        "carried along DIS optical flow and blended where the flow is trusted).",
-        "",
-        "```sh",
-        ".venv/bin/python bench/video.py           # full run: the whole clip, all configurations",
-        ".venv/bin/python bench/video.py --quick   # smoke run: 12 frames at 160 px, writes to $TMPDIR",
-        "```",
-        "",
-        f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs, {m['ram_gib']} GiB RAM; {m['os']}; "
-        f"Python {m['python']}, torch {m['torch']}, OpenCV {m['opencv']}; **{r['threads']} threads** "
-        "(torch `set_num_threads`, `cv2.setNumThreads`, `OMP_NUM_THREADS`), CPU only. "
-        f"Load average at start / end: {r.get('loadavg_start')} / {r.get('loadavg_end')}.",
-        "",
-        f"Clip: `{clip['name']}`, first {clip['frames']} of {clip['frames_total']} frames, "
-        f"{clip['native'][1]}×{clip['native'][0]} native, processed at {clip['working'][1]}×{clip['working'][0]}"
-        f"{' (`--size ' + str(r['settings']['size']) + '`)' if r['settings']['size'] else ''}; "
-        f"source {'the video file' if clip['source_is_clip'] else 'the frames extracted to lossless PNG'}; "
-        "output a PNG sequence.",
-        "",
-        f"Model `{r['model']['dir']}` (width {r['model']['width']}), style **{r['style']}** "
-        f"(`{r['style_image']}`). Coherent runs: flow DIS `\"{RUN_DIS}\"`, keep {r['settings']['keep']} "
-        "(the `VideoRequest` default) unless the name says otherwise.",
-        "",
-        "Each configuration runs in its own subprocess. *s/frame*: median of the frame-to-frame intervals of the "
-        "progress callback (model loading and the first frame excluded; reading, flow, stylising, blending and "
-        f"writing included), pooled over {r['settings']['rounds']} round(s) run in alternating order; *fastest 10 %*: "
-        "the 10th percentile of the same intervals, less sensitive to other load on a shared machine. "
-        "*Peak RSS*: `ru_maxrss`; *RSS slope*: least squares over frames ≥ "
-        f"{RSS_FROM} "
-        f"(flat: |slope| < {GOAL_FLAT_MB_PER_100:g} MB per 100 frames; no verdict over fewer than {MIN_FIT_POINTS} "
-        "frames; with several rounds the round with the steepest slope is shown). *Warping error* (Lai et al. 2018, "
-        f"`core.video.temporal_metrics`): DIS `\"{METRIC_DIS}\"` flow on the input frames, the same for every row; "
-        f"the input clip's own error is {_fmt(r['metrics']['input_warping_error'], '.5f')} (floor). "
-        f"*Style / content loss*: `core.stylebank.train.PerceptualLoss` (VGG16, content "
-        f"{', '.join(r['metrics']['content_layers'])}, style {', '.join(r['metrics']['style_layers'])}, style image "
-        f"at {r['metrics']['style_target_long_side']} px) averaged over frames "
-        f"{_frame_list(r['metrics']['loss_frames'])} (0-based).",
-        "",
-        "*Sharpness*: variance of `cv2.Laplacian` (CV_32F) of the luminance (0–255) of every output frame; its ratio "
-        "to the per-frame configuration's at the same frame, mean / min / max over frames 1 … last (frame 0 has no "
-        "previous frame), *drift* = least-squares slope of that ratio per 100 frames.",
-        "",
-        f"Goals (issue 14): coherent ≤ {GOAL_TIME_RATIO}× the per-frame time (at 640×360 and at 1080p); "
-        f"warping error ≤ {GOAL_WARP_RATIO}× per-frame's; style and content loss ≤ {GOAL_LOSS_RATIO}× per-frame's; "
-        f"sharpness within {GOAL_SHARP_TOL:.0%} of per-frame at every frame with |drift| < {GOAL_SHARP_DRIFT} per "
-        f"100 frames; memory flat; no ghosts (ratio ≤ {GOAL_GHOST_RATIO:g}).",
-        "",
-        "Time and memory:",
-        "",
-    ]
-    lines += _table(r["runs"], r["metrics"], r["summary"], "per-frame")
-    lines += ["", "Quality:", ""]
-    lines += _quality_table(r["metrics"], r["summary"], "per-frame")
-    lines.append("")
-    met = [n for n, s in r["summary"].items() if s.get("all_goals")]
-    for n, s in r["summary"].items():
-        if n == "per-frame":
-            continue
-        why = []
-        if not s.get("time_ok"):
-            why.append(f"time {_fmt(s['time_ratio'], '.2f', '×')}")
-        if not s.get("warp_ok"):
-            why.append(f"warping error {_fmt(s['warp_ratio'], '.2f', '×')}")
-        if s["memory_flat"] is False:
-            why.append("memory grows")
-        if s.get("loss_ok") is False:
-            why.append(f"style/content loss {_fmt(s['style_ratio'], '.2f', '×')}/{_fmt(s['content_ratio'], '.2f', '×')}")
-        if s.get("sharp_ok") is False:
-            why.append(f"sharpness (min {_fmt(s['sharp_min'], '.2f', '×')}, max {_fmt(s['sharp_max'], '.2f', '×')}, "
-                       f"drift {_fmt(s['sharp_drift_per_100'], '+.3f')}/100 frames)")
-        if s.get("all_goals"):
-            verdict = "all goals met."
-        elif why:
-            verdict = "misses " + ", ".join(why) + "."
-        else:
-            verdict = f"the goals measured here are met; memory not judged (fewer than {MIN_FIT_POINTS} frames)."
-        lines.append(f"- **{n}**: {verdict}")
-    lines += ["", f"Goals of this table met by: {', '.join(met) if met else 'no configuration'}.", ""]
-    if r.get("ghost"):
-        lines += _ghost_lines(r["ghost"]) + [""]
-    if r.get("plots"):
-        lines += ["Plots: " + ", ".join(f"`{v}`" for v in r["plots"].values()) + " (see `docs/video.md`).", ""]
-    g = r.get("gatys")
-    if g:
-        lines += [
-            "### Gatys",
-            "",
-            f"First {g['frames']} frames at {g['size']} px long side, style image `{r['style_image']}`, L-BFGS, one "
-            f"scale: per-frame {g['iterations']} iterations every frame; coherent {g['iterations']} on the first "
-            f"frame, then {g['next_iterations']} (`VideoRequest.gatys_next_iterations`) warm-started from the "
-            "warped previous result with the temporal term (Ruder et al. 2016). Same measures as above.",
-            "",
-        ]
-        lines += _table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")
-        lines.append("")
-        lines += _quality_table(g["metrics"], g["summary"], "gatys-per-frame")
-        lines.append("")
-    s = r.get("samples") or {}
-    if s:
-        lines += [f"Pictures: `{s['side_by_side']}` (frames {s['frames'][0]} and {s['frames'][1]}, per-frame and "
-                  f"coherent-image, with their difference), `{s['strip']}` (a centred crop over frames "
-                  f"{s['strip_frames'][0]}–{s['strip_frames'][1]}).", ""]
-    if r.get("notes"):
-        lines += ["Notes:", ""] + [f"- {n}" for n in r["notes"]] + [""]
-    return "\n".join(lines)
-
-
-def _frame_list(idx: list[int]) -> str:
-    if len(idx) <= 4:
-        return ", ".join(map(str, idx))
-    return f"{idx[0]}, {idx[1]}, …, {idx[-1]} (every {idx[1] - idx[0]}th)"
-
-
-def update_docs(section: str, path: Path = DOCS) -> None:
-    """Replace (or append) this benchmark's section of ``docs/benchmarks.md``; other sections stay."""
-    update_docs_section(path, SECTION, section)
-
-
-# --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
 
@@ -849,6 +603,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="no sample pictures, plots or crispness sheet (e.g. for a 1080p timing run)")
     p.add_argument("--plots-dir", type=Path, default=None,
                    help="write the plots and the crispness sheet here as video_*.png (default: beside --out)")
+    p.add_argument("--hd-results", type=Path, default=None,
+                   help="results JSON of a 1080p run (e.g. --size 1920 --frames 48 --no-docs --out "
+                        "bench/results/video_1080p.json) to include in the section (default: that file when it "
+                        "exists and this is a full run)")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing: rewrite the section (and docs) from the results JSON --out")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
@@ -883,6 +643,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = json.loads(args.one)
         result = run_one(cfg)
         write_json_atomic(Path(cfg["result_path"]), result)
+        return 0
+    hd_path = args.hd_results
+    if hd_path is None and not args.quick and (BENCH / "results" / "video_1080p.json").is_file():
+        hd_path = BENCH / "results" / "video_1080p.json"
+    hd = json.loads(hd_path.read_text(encoding="utf-8")) if hd_path is not None and hd_path.resolve() != \
+        args.out.resolve() else None
+    if args.render_only:
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+        section = render_section(results, hd)
+        write_text_atomic(args.out.with_name(args.out.stem + "_section.md"), section + "\n")
+        if not args.no_docs:
+            update_docs(section)
+        _log(f"section rewritten from {_rel(args.out)}" + (f" and {_rel(hd_path)}" if hd else ""))
         return 0
     if not args.clip.is_file():
         print(f"error: the benchmark clip {args.clip} is missing; put cutBunny.mp4 (240 frames, 640×360) "
@@ -1027,7 +800,7 @@ def main(argv: list[str] | None = None) -> int:
             _log("ghost clip (untimed)")
             results["ghost"] = measure_ghost(snap, style, args)
             save()
-        section = render_section(results)
+        section = render_section(results, hd)
         write_text_atomic(section_path, section + "\n")
         if not args.no_docs:
             update_docs(section)
