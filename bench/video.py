@@ -19,14 +19,23 @@ What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, C
 4. **Style and content loss** of every 24th output frame (``--loss-every``), through the VGG16 loss
    network of :class:`core.stylebank.train.PerceptualLoss` (``TrainConfig`` layers and weights),
    style target = the bank's style image, to show that coherence does not cost stylisation.
+5. **Sharpness** (issue 14): the Laplacian variance of the luminance (0–255) of every output frame,
+   and its ratio to the per-frame configuration's at the same frame: mean, min, max and drift
+   (least-squares slope per 100 frames). Per-frame warping-error curves are kept too; both are
+   plotted (``--plots-dir``), with a crispness sheet of one frame (whole and a 100 % crop).
+6. **Ghosts** (issue 14): on a synthetic clip made here (a textured square crossing a textured
+   background fast, masks known), the error against per-frame stylisation on the background the
+   object just uncovered, divided by the same on far background (``bench/video_quality.py``).
 
-Configurations: ``per-frame`` (``coherent=False``), ``coherent-image``, ``coherent-feature``,
-``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and ``keep`` = the ``VideoRequest``
-default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
+Configurations: ``per-frame`` (``coherent=False``), ``coherent-image`` (the default: image blend with
+detail restoration), ``coherent-image-soft`` (image blend, ``restore_detail=False``: the behaviour
+before issue 14), ``coherent-feature``, ``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and
+``keep`` = the ``VideoRequest`` default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
 per-frame vs coherent on the first N frames.
 
-Goals (from the issue): coherent ≤ 1.3× the per-frame time; warping error ≤ 0.5× per-frame's;
-memory flat over the whole clip.
+Goals (issue 14, ``bench/video_report.py``): warping error ≤ 0.3× per-frame's; style and content
+loss ≤ 1.05× per-frame's; sharpness within 10 % of per-frame at every frame, no drift; no ghosts
+(ratio ≤ 1); coherent ≤ 1.3× the per-frame time at 640×360 and at 1080p; memory flat.
 
 Usage::
 
@@ -34,6 +43,10 @@ Usage::
     .venv/bin/python bench/video.py --quick               # smoke run: 12 frames at 160 px → $TMPDIR
     .venv/bin/python bench/video.py --model DIR --style NAME --keep 0.5 0.7 0.95 --gatys-frames 24
     .venv/bin/python bench/video.py --rounds 2     # each configuration twice, alternating order (busy machine)
+    # 1080p timing (the clip upscaled), then the section again with it:
+    .venv/bin/python bench/video.py --size 1920 --frames 48 --configs per-frame coherent-image coherent-image-soft \
+        --no-ghost --no-pictures --no-docs --out bench/results/video_1080p.json
+    .venv/bin/python bench/video.py --render-only      # rewrite the section from bench/results/video.json
 
 The section ``## Coherent video (`bench/video.py`)`` of ``docs/benchmarks.md`` is replaced (or
 appended) by a full run; ``--no-docs`` leaves the docs alone.
