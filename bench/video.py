@@ -620,6 +620,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="results JSON of a 1080p run (e.g. --size 1920 --frames 48 --no-docs --out "
                         "bench/results/video_1080p.json) to include in the section (default: that file when it "
                         "exists and this is a full run)")
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="no timed runs: take the timings from DIR/runs.json (a results JSON) and the output "
+                        "sequences from DIR/<configuration>/, and measure the rest (when a long run was stopped)")
     p.add_argument("--render-only", action="store_true",
                    help="run nothing: rewrite the section (and docs) from the results JSON --out")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -760,7 +763,17 @@ def main(argv: list[str] | None = None) -> int:
                     for k in args.keep if k != default_keep]
         outputs = {c["name"]: workdir / "out" / c["name"] for c in configs}
         rounds: dict[str, list[dict]] = {c["name"]: [] for c in configs}
-        for rnd in range(args.rounds):
+        if args.reuse is not None:
+            old = json.loads((args.reuse / "runs.json").read_text(encoding="utf-8"))
+            configs = [c for c in configs if c["name"] in old["runs"]]
+            outputs = {c["name"]: args.reuse / c["name"] for c in configs}
+            results["runs"] = {c["name"]: old["runs"][c["name"]] for c in configs}
+            for k in ("date", "command", "loadavg_start", "notes"):
+                results[k] = old.get(k, results[k])
+            results["reused"] = {"from": str(args.reuse), "metrics_date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                 "metrics_command": " ".join(["python", "bench/video.py",
+                                                              *(argv if argv is not None else sys.argv[1:])])}
+        for rnd in range(0 if args.reuse is not None else args.rounds):
             # alternate the order so drifting load on a shared machine does not favour one configuration
             for c in configs if rnd % 2 == 0 else configs[::-1]:
                 cfg = {**c, "method": "stylebank", "source": str(source),
@@ -773,7 +786,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"MB, RSS slope {res['rss_slope_mb_per_100']} MB/100 frames")
                 results["runs"] = {nm: aggregate(rs) for nm, rs in rounds.items() if rs}
                 save()
-        results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
+        if args.reuse is None:
+            results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
 
         gatys_outputs: dict[str, Path] = {}
         gatys_source = None
