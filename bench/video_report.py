@@ -260,7 +260,7 @@ def render_section(r: dict, hd: dict | None = None) -> str:
             verdict = f"the goals measured here are met; memory not judged (fewer than {MIN_FIT_POINTS} frames)."
         lines.append(f"- **{n}**: {verdict}")
     lines += ["", f"Goals of this table met by: {', '.join(met) if met else 'no configuration'}.", ""]
-    if hd:
+    if hd and hd.get("summary"):  # a finished 1080p run (one still running has no metrics yet)
         lines += _hd_lines(hd) + [""]
     if r.get("ghost"):
         lines += _ghost_lines(r["ghost"]) + [""]
