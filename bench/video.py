@@ -504,20 +504,31 @@ def save_plots(metrics: dict, outputs: dict[str, Path], frames: int, prefix: Pat
         out["warping_error"] = _write_png(folder / f"{stem}_warping_error.png", img)
     names = [n for n in ("per-frame", "coherent-image-soft", "coherent-image") if n in outputs]
     if names:
-        k = min(SHEET_FRAME, frames - 1)
-        pics = {}
-        for n in names:
-            for i, t in enumerate(_frames(outputs[n], frames)):
-                if i == k:
-                    pics[f"{n} (frame {k})"] = _u8(t)
-                    break
-        h, w = next(iter(pics.values())).shape[:2]
-        side = max(32, min(h, w) // 2)
-        y, x = (h - side) // 2, (w - side) // 2
-        sheet = crispness_sheet(pics, (y, x, side))
-        out["sheet"] = _write_png(folder / f"{stem}_crispness.png", np.ascontiguousarray(sheet))
-        out["sheet_frame"] = k
-        out["sheet_crop_y_x_side"] = [y, x, side]
+        # frame SHEET_FRAME, and the frame where the plain blend (no detail restoration) is softest
+        ks = [min(SHEET_FRAME, frames - 1)]
+        soft = (per.get("coherent-image-soft") or {}).get("sharpness") or {}
+        if soft.get("argmin") is not None and soft["argmin"] not in ks:
+            ks.append(int(soft["argmin"]))
+        sheets = []
+        for k in ks:
+            pics = {}
+            for n in names:
+                for i, t in enumerate(_frames(outputs[n], frames)):
+                    if i == k:
+                        pics[f"{n} (frame {k})"] = _u8(t)
+                        break
+            h, w = next(iter(pics.values())).shape[:2]
+            side = max(32, min(h, w) // 2)
+            y, x = (h - side) // 2, (w - side) // 2
+            sheets.append(crispness_sheet(pics, (y, x, side)))
+            out["sheet_crop_y_x_side"] = [y, x, side]
+        width = max(sh.shape[1] for sh in sheets)
+        parts = []
+        for sh in sheets:
+            parts += [np.hstack([sh, np.full((sh.shape[0], width - sh.shape[1], 3), 255, np.uint8)]),
+                      np.full((16, width, 3), 255, np.uint8)]
+        out["sheet"] = _write_png(folder / f"{stem}_crispness.png", np.ascontiguousarray(np.vstack(parts[:-1])))
+        out["sheet_frames"] = ks
     return out
 
 
