@@ -19,14 +19,23 @@ What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, C
 4. **Style and content loss** of every 24th output frame (``--loss-every``), through the VGG16 loss
    network of :class:`core.stylebank.train.PerceptualLoss` (``TrainConfig`` layers and weights),
    style target = the bank's style image, to show that coherence does not cost stylisation.
+5. **Sharpness** (issue 14): the Laplacian variance of the luminance (0–255) of every output frame,
+   and its ratio to the per-frame configuration's at the same frame: mean, min, max and drift
+   (least-squares slope per 100 frames). Per-frame warping-error curves are kept too; both are
+   plotted (``--plots-dir``), with a crispness sheet of one frame (whole and a 100 % crop).
+6. **Ghosts** (issue 14): on a synthetic clip made here (a textured square crossing a textured
+   background fast, masks known), the error against per-frame stylisation on the background the
+   object just uncovered, divided by the same on far background (``bench/video_quality.py``).
 
-Configurations: ``per-frame`` (``coherent=False``), ``coherent-image``, ``coherent-feature``,
-``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and ``keep`` = the ``VideoRequest``
-default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
+Configurations: ``per-frame`` (``coherent=False``), ``coherent-image`` (the default: image blend with
+detail restoration), ``coherent-image-soft`` (image blend, ``restore_detail=False``: the behaviour
+before issue 14), ``coherent-feature``, ``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and
+``keep`` = the ``VideoRequest`` default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
 per-frame vs coherent on the first N frames.
 
-Goals (from the issue): coherent ≤ 1.3× the per-frame time; warping error ≤ 0.5× per-frame's;
-memory flat over the whole clip.
+Goals (issue 14, ``bench/video_report.py``): warping error ≤ 0.3× per-frame's; style and content
+loss ≤ 1.05× per-frame's; sharpness within 10 % of per-frame at every frame, no drift; no ghosts
+(ratio ≤ 1); coherent ≤ 1.3× the per-frame time at 640×360 and at 1080p; memory flat.
 
 Usage::
 
@@ -34,6 +43,10 @@ Usage::
     .venv/bin/python bench/video.py --quick               # smoke run: 12 frames at 160 px → $TMPDIR
     .venv/bin/python bench/video.py --model DIR --style NAME --keep 0.5 0.7 0.95 --gatys-frames 24
     .venv/bin/python bench/video.py --rounds 2     # each configuration twice, alternating order (busy machine)
+    # 1080p timing (the clip upscaled), then the section again with it:
+    .venv/bin/python bench/video.py --size 1920 --frames 48 --configs per-frame coherent-image coherent-image-soft \
+        --no-ghost --no-pictures --no-docs --out bench/results/video_1080p.json
+    .venv/bin/python bench/video.py --render-only      # rewrite the section from bench/results/video.json
 
 The section ``## Coherent video (`bench/video.py`)`` of ``docs/benchmarks.md`` is replaced (or
 appended) by a full run; ``--no-docs`` leaves the docs alone.
@@ -60,16 +73,8 @@ SHARED = ROOT.parent / "shared" / "data"
 CLIP = SHARED / "video" / "cutBunny.mp4"
 STYLES_DIR = SHARED / "styles"
 DEFAULT_OUT = BENCH / "results" / "video.json"
-DOCS = ROOT / "docs" / "benchmarks.md"
-SECTION = "## Coherent video (`bench/video.py`)"
 
-GOAL_TIME_RATIO = 1.3  # coherent s/frame ÷ per-frame s/frame
-GOAL_WARP_RATIO = 0.5  # coherent warping error ÷ per-frame warping error
-GOAL_FLAT_MB_PER_100 = 5.0  # |RSS slope| over frames ≥ RSS_FROM, MB per 100 frames
-RSS_FROM = 10  # first frame index of the RSS slope
-MIN_FIT_POINTS = 50  # fewer frames in the RSS fit: no memory verdict
-METRIC_DIS = "medium"
-RUN_DIS = "fast"
+SHEET_FRAME = 120  # the frame of the crispness sheet (0-based)
 SAMPLE_FRAME = 100
 STRIP_FRAMES = 8
 FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's folder
@@ -77,11 +82,32 @@ FRAME_PATTERN = "frame_####.png"  # output names inside each configuration's fol
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from video_report import (  # noqa: E402
+    DOCS,
+    GOAL_FLAT_MB_PER_100,
+    GOAL_SHARP_TOL,
+    GOAL_TIME_RATIO,
+    GOAL_WARP_RATIO,
+    METRIC_DIS,
+    RSS_FROM,
+    RUN_DIS,
+    _table,
+    render_section,
+    summarise,
+    update_docs,
+)
+from video_quality import (  # noqa: E402
+    crispness_sheet,
+    ghost_clip,
+    ghost_ratio,
+    line_plot,
+    sharpness,
+    sharpness_ratios,
+)
 from benchlib import (  # noqa: E402
     loadavg,
     machine,
     style_image_for,
-    update_docs_section,
     write_json_atomic,
     write_text_atomic,
 )
@@ -109,10 +135,6 @@ def _slope_per_100(xs: list[int], ys: list[float]) -> float | None:
     if sxx == 0:
         return None
     return 100.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-
-
-def _fmt(v: float | None, spec: str, suffix: str = "") -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:{spec}}{suffix}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,6 +190,7 @@ def run_one(cfg: dict) -> dict:
     request = VideoRequest(
         source=Path(cfg["source"]), output=Path(cfg["output"]), method=cfg["method"],
         coherent=cfg["coherent"], flow="dis", dis_preset=RUN_DIS, blend=cfg.get("blend", "image"),
+        restore_detail=cfg.get("restore_detail", True),
         size=cfg["size"], device="cpu", report=False, overwrite=True, **kw,
     )
     rss_start = rss_mb()
@@ -183,6 +206,7 @@ def run_one(cfg: dict) -> dict:
     return {
         "name": name, "method": cfg["method"], "coherent": cfg["coherent"],
         "blend": cfg.get("blend") if cfg["coherent"] else None, "keep": request.keep,
+        "restore_detail": request.restore_detail if cfg["coherent"] else None,
         "frames": outcome.frames, "size": outcome.details["size"],
         "seconds_total": round(total, 3),
         "seconds_to_first_frame": round(stamps[0] - t0, 3) if stamps else None,
@@ -314,15 +338,16 @@ def _frames(folder_or_clip: Path, limit: int, size: tuple[int, int] | None = Non
 
 
 def measure_quality(outputs: dict[str, Path], source: Path, frames: int, style: str, style_image: Path,
-                    loss_every: int) -> dict:
-    """Warping error (DIS medium on the inputs) and style/content loss of every output sequence."""
+                    loss_every: int, baseline: str = "per-frame") -> dict:
+    """Warping error (DIS medium on the inputs, mean and per frame), style/content loss and per-frame
+    sharpness (with its ratio to ``baseline`` at every frame) of every output sequence."""
     import torch
 
     from core.video.flow import DISFlow
     from core.io.images import read_image
     from core.io.sequences import open_frames
     from core.stylebank.train import PerceptualLoss, TrainConfig
-    from core.video.temporal_metrics import warping_error
+    from core.video.temporal_metrics import WarpingErrorMeter, warping_error
     from core.nn.vgg import get_encoder
 
     cfg = TrainConfig()
@@ -336,19 +361,32 @@ def measure_quality(outputs: dict[str, Path], source: Path, frames: int, style: 
         size = out_src.size
         out_src.close()
         t = time.perf_counter()
-        err = warping_error(_frames(folder, frames), _frames(source, frames, size), flow=DISFlow(METRIC_DIS))
+        meter = WarpingErrorMeter(DISFlow(METRIC_DIS))
+        per_frame_warp: list[float | None] = []
+        sharp: list[float] = []
         style_l, content_l = [], []
         wanted = set(loss_indices)
         with torch.no_grad():
-            for i, (o, c) in enumerate(zip(_frames(folder, frames), _frames(source, frames, size))):
+            for i, (o, c) in enumerate(zip(_frames(folder, frames), _frames(source, frames, size), strict=True)):
+                e = meter.update(o, c)
+                per_frame_warp.append(None if e is None or math.isnan(e) else round(float(e), 6))
+                sharp.append(round(sharpness(_u8(o)), 2))
                 if i in wanted:
                     parts = loss(o, c, style)
                     style_l.append(float(parts["style"]))
                     content_l.append(float(parts["content"]))
-        results[name] = {"warping_error": err, "style_loss": statistics.fmean(style_l),
-                         "content_loss": statistics.fmean(content_l)}
-        _log(f"metrics {name}: warping error {err:.5f}, style {results[name]['style_loss']:.4f}, "
-             f"content {results[name]['content_loss']:.3f} ({time.perf_counter() - t:.1f} s)")
+        results[name] = {"warping_error": meter.value, "style_loss": statistics.fmean(style_l),
+                         "content_loss": statistics.fmean(content_l), "warping_error_per_frame": per_frame_warp,
+                         "sharpness_per_frame": sharp, "sharpness_mean": round(statistics.fmean(sharp), 2)}
+        _log(f"metrics {name}: warping error {meter.value:.5f}, style {results[name]['style_loss']:.4f}, "
+             f"content {results[name]['content_loss']:.3f}, sharpness {results[name]['sharpness_mean']:.0f} "
+             f"({time.perf_counter() - t:.1f} s)")
+    base = results.get(baseline)
+    if base is not None:
+        for name, q in results.items():
+            if name != baseline:
+                q["sharpness"] = sharpness_ratios(q["sharpness_per_frame"], base["sharpness_per_frame"],
+                                                  tolerance=GOAL_SHARP_TOL)
     # the input clip itself: what the metric gives for a sequence exactly as stable as the input
     floor = warping_error(_frames(source, frames, size), _frames(source, frames, size), flow=DISFlow(METRIC_DIS))
     return {"per_config": results, "input_warping_error": floor, "loss_frames": loss_indices,
@@ -417,172 +455,129 @@ def save_pictures(outputs: dict[str, Path], source: Path, frames: int, prefix: P
             "strip_frames": [s0, s1 - 1], "crop_y_x_side": [y0, x0, side]}
 
 
-# --------------------------------------------------------------------------------------------
-# Summary and report
-# --------------------------------------------------------------------------------------------
+def _write_png(path: Path, bgr) -> str:
+    import cv2
 
-def summarise(runs: dict, metrics: dict, baseline: str) -> dict:
-    """Ratios against ``baseline`` and the verdict on each goal for every other configuration."""
-    base = runs[baseline]
-    base_q = metrics["per_config"].get(baseline, {})
-    out = {}
-    for name, r in runs.items():
-        q = metrics["per_config"].get(name, {})
-        t = r["seconds_per_frame_median"]
-        tb = base["seconds_per_frame_median"]
-        c, cb = r["cpu_seconds_per_frame_median"], base["cpu_seconds_per_frame_median"]
-        p, pb = r["seconds_per_frame_p10"], base["seconds_per_frame_p10"]
-        w, wb = q.get("warping_error"), base_q.get("warping_error")
-        slope = r["rss_slope_mb_per_100"]
-        row = {
-            "time_ratio": round(t / tb, 3) if t and tb else None,
-            "p10_time_ratio": round(p / pb, 3) if p and pb else None,
-            "cpu_time_ratio": round(c / cb, 3) if c and cb else None,
-            "warp_ratio": round(w / wb, 3) if w is not None and wb and not math.isnan(w) else None,
-            # a slope over a few frames is noise: judge memory only over a long enough stretch
-            "memory_flat": (None if slope is None or r["rss_fit_points"] < MIN_FIT_POINTS
-                            else abs(slope) < GOAL_FLAT_MB_PER_100),
-        }
-        if name != baseline:
-            row["time_ok"] = None if row["time_ratio"] is None else row["time_ratio"] <= GOAL_TIME_RATIO
-            row["warp_ok"] = None if row["warp_ratio"] is None else row["warp_ratio"] <= GOAL_WARP_RATIO
-            row["all_goals"] = bool(row["time_ok"]) and bool(row["warp_ok"]) and bool(row["memory_flat"])
-        out[name] = row
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise SystemExit(f"could not encode {path}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+    return _rel(path)
+
+
+#: One colour (BGR) per configuration in every plot.
+PLOT_COLOURS = {"per-frame": (40, 40, 40), "coherent-image": (200, 90, 0), "coherent-image-soft": (0, 110, 230),
+                "coherent-feature": (40, 160, 40), "coherent-both": (150, 0, 160)}
+
+
+def save_plots(metrics: dict, outputs: dict[str, Path], frames: int, prefix: Path, plots_dir: Path | None) -> dict:
+    """Per-frame sharpness-ratio and warping-error curves, and the crispness sheet, as PNG."""
+    import numpy as np
+
+    per = metrics["per_config"]
+    folder = plots_dir if plots_dir is not None else prefix.parent
+    stem = "video" if plots_dir is not None else prefix.name
+    out: dict = {}
+    ratio_series = {n: per[n]["sharpness"]["ratio"] for n in ("coherent-image", "coherent-image-soft",
+                                                               "coherent-feature") if n in per and "sharpness" in per[n]}
+    if ratio_series:
+        lo = min([0.85] + [v for s in ratio_series.values() for v in s[1:] if v == v])
+        hi = max([1.15] + [v for s in ratio_series.values() for v in s[1:] if v == v])
+        img = line_plot(ratio_series, title="Sharpness of each frame / per-frame's (Laplacian variance of luminance)",
+                        xlabel="frame", ylabel="sharpness ratio", ylim=(lo - 0.02, hi + 0.02),
+                        hlines={"per-frame = 1": 1.0, "+10 %": 1.1, "-10 %": 0.9}, colours=PLOT_COLOURS)
+        out["sharpness"] = _write_png(folder / f"{stem}_sharpness.png", img)
+    warp_series = {n: [float("nan") if v is None else v for v in per[n]["warping_error_per_frame"]]
+                   for n in ("per-frame", "coherent-image", "coherent-image-soft", "coherent-feature") if n in per}
+    if warp_series:
+        img = line_plot(warp_series, title="Warping error of each frame (Lai et al. 2018, DIS medium on the inputs)",
+                        xlabel="frame", ylabel="warping error (log)", log_y=True, colours=PLOT_COLOURS)
+        out["warping_error"] = _write_png(folder / f"{stem}_warping_error.png", img)
+    names = [n for n in ("per-frame", "coherent-image-soft", "coherent-image") if n in outputs]
+    if names:
+        # frame SHEET_FRAME, and the frame where the plain blend (no detail restoration) is softest
+        ks = [min(SHEET_FRAME, frames - 1)]
+        soft = (per.get("coherent-image-soft") or {}).get("sharpness") or {}
+        if soft.get("argmin") is not None and soft["argmin"] not in ks:
+            ks.append(int(soft["argmin"]))
+        sheets = []
+        for k in ks:
+            pics = {}
+            for n in names:
+                for i, t in enumerate(_frames(outputs[n], frames)):
+                    if i == k:
+                        pics[f"{n} (frame {k})"] = _u8(t)
+                        break
+            h, w = next(iter(pics.values())).shape[:2]
+            side = max(32, min(h, w) // 2)
+            y, x = (h - side) // 2, (w - side) // 2
+            sheets.append(crispness_sheet(pics, (y, x, side)))
+            out["sheet_crop_y_x_side"] = [y, x, side]
+        width = max(sh.shape[1] for sh in sheets)
+        parts = []
+        for sh in sheets:
+            parts += [np.hstack([sh, np.full((sh.shape[0], width - sh.shape[1], 3), 255, np.uint8)]),
+                      np.full((16, width, 3), 255, np.uint8)]
+        out["sheet"] = _write_png(folder / f"{stem}_crispness.png", np.ascontiguousarray(np.vstack(parts[:-1])))
+        out["sheet_frames"] = ks
     return out
 
 
-def _mark(ok: bool | None) -> str:
-    return "" if ok is None else (" ✓" if ok else " ✗")
+def measure_ghost(model: Path, style: str, args: argparse.Namespace) -> dict:
+    """The ghost metric on synthetic clips (a slow-for-us and a faster object), per configuration."""
+    import numpy as np
+    import torch
 
+    from core.requests.video import VideoRequest
+    from core.video.online import OnlineStylizer
 
-def _table(runs: dict, metrics: dict, summary: dict, baseline: str) -> list[str]:
-    lines = [
-        "| config | s/frame (median) | × per-frame | fastest 10 % s/frame (×) | peak RSS | RSS frame 10 → last "
-        "| RSS slope "
-        "| warping error | × per-frame | style loss | content loss |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for name, r in runs.items():
-        q = metrics["per_config"].get(name, {})
-        s = summary[name]
-        is_base = name == baseline
-        slope = r["rss_slope_mb_per_100"]
-        lines.append(
-            f"| {name} | {_fmt(r['seconds_per_frame_median'], '.3f', ' s')} "
-            f"| {'1.00×' if is_base else _fmt(s['time_ratio'], '.2f', '×') + _mark(s.get('time_ok'))} "
-            f"| {_fmt(r['seconds_per_frame_p10'], '.3f', ' s')} "
-            f"({'1.00×' if is_base else _fmt(s['p10_time_ratio'], '.2f', '×')}) "
-            f"| {r['peak_rss_mb']:.0f} MB | {r['rss_frame10_mb']:.0f} → {r['rss_last_mb']:.0f} MB "
-            f"| {_fmt(slope, '+.1f', ' MB/100 fr')}{_mark(s['memory_flat'])} "
-            f"| {_fmt(q.get('warping_error'), '.5f')} "
-            f"| {'1.00×' if is_base else _fmt(s['warp_ratio'], '.2f', '×') + _mark(s.get('warp_ok'))} "
-            f"| {_fmt(q.get('style_loss'), '.4f')} | {_fmt(q.get('content_loss'), '.3f')} |")
-    return lines
+    size = (90, 160) if args.quick else (180, 320)
+    side = 35 if args.quick else 70
+    clips = [(14, args.ghost_frames), (28, max(6, args.ghost_frames // 2))]
+    if args.quick:
+        clips = [(7, 6)]
+    variants = {"per-frame": {"coherent": False},
+                "coherent-image": {"coherent": True, "blend": "image"},
+                "coherent-image-soft": {"coherent": True, "blend": "image", "restore_detail": False},
+                "coherent-feature": {"coherent": True, "blend": "feature"}}
+    res = {"size": list(size), "side": side, "far_px": 15, "clips": []}
+    for speed, count in clips:
+        frames, masks = ghost_clip(count, size, speed, side, y=size[0] // 2 - side // 2 - 5)
+        tens = [torch.from_numpy(f).permute(2, 0, 1)[None].contiguous() for f in frames]
+        outs = {}
+        for name, kw in variants.items():
+            eng = OnlineStylizer(VideoRequest(source=Path("x"), output=Path("y"), model=model, style_names=(style,),
+                                              device="cpu", flow="dis", dis_preset=RUN_DIS, **kw))
+            outs[name] = [eng.step(t)[0][0].permute(1, 2, 0).numpy() for t in tens]
+        clip = {"speed": speed, "frames": count, "configs": {}}
+        for name in variants:
+            if name == "per-frame":
+                continue
+            g = ghost_ratio(outs[name], outs["per-frame"], masks)
+            clip["configs"][name] = g
+            _log(f"ghost {speed} px/frame {name}: ratio {g['ratio']} (uncovered {g['uncovered']}, far {g['far']})")
+        res["clips"].append(clip)
+        if not args.quick and speed == clips[0][0]:
+            # a picture: frame k of the clip, input / per-frame / soft / image / feature
+            import cv2
 
-
-def render_section(r: dict) -> str:
-    m = r["machine"]
-    clip = r["clip"]
-    lines = [SECTION, ""]
-    if r.get("quick"):
-        lines += ["> **Smoke run (`--quick`): a few small frames; these numbers are not results.**", ""]
-    lines += [
-        "Per-frame vs coherent StyleBank video (`core.jobs.video.run_video`, Chen et al. 2017: the previous result "
-        "carried along DIS optical flow and blended where the flow is trusted).",
-        "",
-        "```sh",
-        ".venv/bin/python bench/video.py           # full run: the whole clip, all configurations",
-        ".venv/bin/python bench/video.py --quick   # smoke run: 12 frames at 160 px, writes to $TMPDIR",
-        "```",
-        "",
-        f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs, {m['ram_gib']} GiB RAM; {m['os']}; "
-        f"Python {m['python']}, torch {m['torch']}, OpenCV {m['opencv']}; **{r['threads']} threads** "
-        "(torch `set_num_threads`, `cv2.setNumThreads`, `OMP_NUM_THREADS`), CPU only. "
-        f"Load average at start / end: {r.get('loadavg_start')} / {r.get('loadavg_end')}.",
-        "",
-        f"Clip: `{clip['name']}`, first {clip['frames']} of {clip['frames_total']} frames, "
-        f"{clip['native'][1]}×{clip['native'][0]} native, processed at {clip['working'][1]}×{clip['working'][0]}"
-        f"{' (`--size ' + str(r['settings']['size']) + '`)' if r['settings']['size'] else ''}; "
-        f"source {'the video file' if clip['source_is_clip'] else 'the frames extracted to lossless PNG'}; "
-        "output a PNG sequence.",
-        "",
-        f"Model `{r['model']['dir']}` (width {r['model']['width']}), style **{r['style']}** "
-        f"(`{r['style_image']}`). Coherent runs: flow DIS `\"{RUN_DIS}\"`, keep {r['settings']['keep']} "
-        "(the `VideoRequest` default) unless the name says otherwise.",
-        "",
-        "Each configuration runs in its own subprocess. *s/frame*: median of the frame-to-frame intervals of the "
-        "progress callback (model loading and the first frame excluded; reading, flow, stylising, blending and "
-        f"writing included), pooled over {r['settings']['rounds']} round(s) run in alternating order; *fastest 10 %*: "
-        "the 10th percentile of the same intervals, less sensitive to other load on a shared machine. "
-        "*Peak RSS*: `ru_maxrss`; *RSS slope*: least squares over frames ≥ "
-        f"{RSS_FROM} "
-        f"(flat: |slope| < {GOAL_FLAT_MB_PER_100:g} MB per 100 frames; no verdict over fewer than {MIN_FIT_POINTS} "
-        "frames; with several rounds the round with the steepest slope is shown). *Warping error* (Lai et al. 2018, "
-        f"`core.video.temporal_metrics`): DIS `\"{METRIC_DIS}\"` flow on the input frames, the same for every row; "
-        f"the input clip's own error is {_fmt(r['metrics']['input_warping_error'], '.5f')} (floor). "
-        f"*Style / content loss*: `core.stylebank.train.PerceptualLoss` (VGG16, content "
-        f"{', '.join(r['metrics']['content_layers'])}, style {', '.join(r['metrics']['style_layers'])}, style image "
-        f"at {r['metrics']['style_target_long_side']} px) averaged over frames "
-        f"{_frame_list(r['metrics']['loss_frames'])} (0-based).",
-        "",
-        f"Goals: coherent ≤ {GOAL_TIME_RATIO}× the per-frame time; "
-        f"warping error ≤ {GOAL_WARP_RATIO}× per-frame's; "
-        "memory flat.",
-        "",
-    ]
-    lines += _table(r["runs"], r["metrics"], r["summary"], "per-frame")
-    lines.append("")
-    met = [n for n, s in r["summary"].items() if s.get("all_goals")]
-    for n, s in r["summary"].items():
-        if n == "per-frame":
-            continue
-        why = []
-        if not s.get("time_ok"):
-            why.append(f"time {_fmt(s['time_ratio'], '.2f', '×')}")
-        if not s.get("warp_ok"):
-            why.append(f"warping error {_fmt(s['warp_ratio'], '.2f', '×')}")
-        if s["memory_flat"] is False:
-            why.append("memory grows")
-        if s.get("all_goals"):
-            verdict = "all goals met."
-        elif why:
-            verdict = "misses " + ", ".join(why) + "."
-        else:
-            verdict = f"time and warping-error goals met; memory not judged (fewer than {MIN_FIT_POINTS} frames)."
-        lines.append(f"- **{n}**: {verdict}")
-    lines += ["", f"Goals met by: {', '.join(met) if met else 'no configuration'}.", ""]
-    g = r.get("gatys")
-    if g:
-        lines += [
-            "### Gatys",
-            "",
-            f"First {g['frames']} frames at {g['size']} px long side, style image `{r['style_image']}`, L-BFGS, one "
-            f"scale: per-frame {g['iterations']} iterations every frame; coherent {g['iterations']} on the first "
-            f"frame, then {g['next_iterations']} (`VideoRequest.gatys_next_iterations`) warm-started from the "
-            "warped previous result with the temporal term (Ruder et al. 2016). Same measures as above.",
-            "",
-        ]
-        lines += _table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")
-        lines.append("")
-    s = r.get("samples") or {}
-    if s:
-        lines += [f"Pictures: `{s['side_by_side']}` (frames {s['frames'][0]} and {s['frames'][1]}, per-frame and "
-                  f"coherent-image, with their difference), `{s['strip']}` (a centred crop over frames "
-                  f"{s['strip_frames'][0]}–{s['strip_frames'][1]}).", ""]
-    if r.get("notes"):
-        lines += ["Notes:", ""] + [f"- {n}" for n in r["notes"]] + [""]
-    return "\n".join(lines)
-
-
-def _frame_list(idx: list[int]) -> str:
-    if len(idx) <= 4:
-        return ", ".join(map(str, idx))
-    return f"{idx[0]}, {idx[1]}, …, {idx[-1]} (every {idx[1] - idx[0]}th)"
-
-
-def update_docs(section: str, path: Path = DOCS) -> None:
-    """Replace (or append) this benchmark's section of ``docs/benchmarks.md``; other sections stay."""
-    update_docs_section(path, SECTION, section)
+            k = min(6, count - 1)
+            row = [np.clip(frames[k] * 255 + 0.5, 0, 255).astype(np.uint8)] + [
+                np.clip(outs[n][k] * 255 + 0.5, 0, 255).astype(np.uint8) for n in variants]
+            labels = ["input"] + list(variants)
+            tiles = []
+            for img, lab in zip(row, labels):
+                bgr = np.ascontiguousarray(img[..., ::-1])
+                bar = np.full((22, bgr.shape[1], 3), 255, np.uint8)
+                cv2.putText(bar, f"{lab} (frame {k})", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                            cv2.LINE_AA)
+                tiles += [np.vstack([bar, bgr]), np.full((bgr.shape[0] + 22, 6, 3), 255, np.uint8)]
+            folder = args.plots_dir if args.plots_dir is not None else args.out.parent
+            res["picture"] = _write_png(folder / "video_ghost.png", np.hstack(tiles[:-1]))
+    return res
 
 
 # --------------------------------------------------------------------------------------------
@@ -618,6 +613,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help="results JSON (default bench/results/video.json; --quick: $TMPDIR/video_quick.json)")
     p.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    p.add_argument("--no-ghost", dest="ghost", action="store_false",
+                   help="skip the ghost metric on the synthetic fast-object clip")
+    p.add_argument("--ghost-frames", type=int, default=16,
+                   help="frames of the 14 px/frame ghost clip (the 28 px/frame one has half) (default 16)")
+    p.add_argument("--no-pictures", dest="pictures", action="store_false",
+                   help="no sample pictures, plots or crispness sheet (e.g. for a 1080p timing run)")
+    p.add_argument("--plots-dir", type=Path, default=None,
+                   help="write the plots and the crispness sheet here as video_*.png (default: beside --out)")
+    p.add_argument("--hd-results", type=Path, default=None,
+                   help="results JSON of a 1080p run (e.g. --size 1920 --frames 48 --no-docs --out "
+                        "bench/results/video_1080p.json) to include in the section (default: that file when it "
+                        "exists and this is a full run)")
+    p.add_argument("--reuse", type=Path, default=None,
+                   help="no timed runs: take the timings from DIR/runs.json (a results JSON) and the output "
+                        "sequences from DIR/<configuration>/, and measure the rest (when a long run was stopped)")
+    p.add_argument("--render-only", action="store_true",
+                   help="run nothing: rewrite the section (and docs) from the results JSON --out")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.quick:
@@ -640,6 +652,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 STYLEBANK_CONFIGS = {
     "per-frame": {"coherent": False},
     "coherent-image": {"coherent": True, "blend": "image"},
+    "coherent-image-soft": {"coherent": True, "blend": "image", "restore_detail": False},
     "coherent-feature": {"coherent": True, "blend": "feature"},
     "coherent-both": {"coherent": True, "blend": "both"},
 }
@@ -651,6 +664,19 @@ def main(argv: list[str] | None = None) -> int:
         cfg = json.loads(args.one)
         result = run_one(cfg)
         write_json_atomic(Path(cfg["result_path"]), result)
+        return 0
+    hd_path = args.hd_results
+    if hd_path is None and not args.quick and (BENCH / "results" / "video_1080p.json").is_file():
+        hd_path = BENCH / "results" / "video_1080p.json"
+    hd = json.loads(hd_path.read_text(encoding="utf-8")) if hd_path is not None and hd_path.resolve() != \
+        args.out.resolve() else None
+    if args.render_only:
+        results = json.loads(args.out.read_text(encoding="utf-8"))
+        section = render_section(results, hd)
+        write_text_atomic(args.out.with_name(args.out.stem + "_section.md"), section + "\n")
+        if not args.no_docs:
+            update_docs(section)
+        _log(f"section rewritten from {_rel(args.out)}" + (f" and {_rel(hd_path)}" if hd else ""))
         return 0
     if not args.clip.is_file():
         print(f"error: the benchmark clip {args.clip} is missing; put cutBunny.mp4 (240 frames, 640×360) "
@@ -742,7 +768,17 @@ def main(argv: list[str] | None = None) -> int:
                     for k in args.keep if k != default_keep]
         outputs = {c["name"]: workdir / "out" / c["name"] for c in configs}
         rounds: dict[str, list[dict]] = {c["name"]: [] for c in configs}
-        for rnd in range(args.rounds):
+        if args.reuse is not None:
+            old = json.loads((args.reuse / "runs.json").read_text(encoding="utf-8"))
+            configs = [c for c in configs if c["name"] in old["runs"]]
+            outputs = {c["name"]: args.reuse / c["name"] for c in configs}
+            results["runs"] = {c["name"]: old["runs"][c["name"]] for c in configs}
+            for k in ("date", "command", "loadavg_start", "notes"):
+                results[k] = old.get(k, results[k])
+            results["reused"] = {"from": str(args.reuse), "metrics_date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                 "metrics_command": " ".join(["python", "bench/video.py",
+                                                              *(argv if argv is not None else sys.argv[1:])])}
+        for rnd in range(0 if args.reuse is not None else args.rounds):
             # alternate the order so drifting load on a shared machine does not favour one configuration
             for c in configs if rnd % 2 == 0 else configs[::-1]:
                 cfg = {**c, "method": "stylebank", "source": str(source),
@@ -755,7 +791,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"MB, RSS slope {res['rss_slope_mb_per_100']} MB/100 frames")
                 results["runs"] = {nm: aggregate(rs) for nm, rs in rounds.items() if rs}
                 save()
-        results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
+        if args.reuse is None:
+            results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
 
         gatys_outputs: dict[str, Path] = {}
         gatys_source = None
@@ -785,11 +822,17 @@ def main(argv: list[str] | None = None) -> int:
         if gatys_outputs:
             g = results["gatys"]
             g["metrics"] = measure_quality(gatys_outputs, gatys_source, g["frames"], style, style_image,
-                                           min(args.loss_every, g["frames"]))
+                                           min(args.loss_every, g["frames"]), baseline="gatys-per-frame")
             g["summary"] = summarise(g["runs"], g["metrics"], "gatys-per-frame")
-        results["samples"] = save_pictures(outputs, source, n, prefix)
+        if args.pictures:
+            results["samples"] = save_pictures(outputs, source, n, prefix)
+            results["plots"] = save_plots(results["metrics"], outputs, n, prefix, args.plots_dir)
         save()
-        section = render_section(results)
+        if args.ghost:
+            _log("ghost clip (untimed)")
+            results["ghost"] = measure_ghost(snap, style, args)
+            save()
+        section = render_section(results, hd)
         write_text_atomic(section_path, section + "\n")
         if not args.no_docs:
             update_docs(section)
