@@ -68,7 +68,7 @@ def _setup(args, *, frames=1, size=(64, 48)):
     scene = h.build_scene(frames=frames, size=size)
     scene.nst.output_folder = os.path.join(args.out, "nst")
     scene.render.filepath = os.path.join(args.out, "render", "frame_####")
-    scene.render.image_settings.file_format = "PNG"
+    h.compat().set_file_format(scene.render.image_settings, "PNG")
     return bpy, scene
 
 
@@ -97,9 +97,12 @@ def check_register(args, checks):
             and scene.view_layers[0].use_pass_vector and scene.view_layers[0].use_pass_z,
             inputs]
         capture = next(n for n in node.node_tree.nodes if n.bl_idname == "CompositorNodeOutputFile")
+        folder = h.compat().file_output_directory(capture)
         checks[f"capture_path_{attempt}"] = [
-            capture.base_path.rstrip(os.sep).endswith(os.path.join("Style_Transfer", "capture"))
-            and capture.format.file_format == "OPEN_EXR", capture.base_path]
+            folder.rstrip(os.sep).endswith(os.path.join("Style_Transfer", "capture"))
+            and capture.format.file_format == "OPEN_EXR"
+            and h.compat().file_output_names(capture) == ["image_", "vector_", "depth_"],
+            [folder, h.compat().file_output_names(capture)]]
         copy = tree.nodes.new(NODE_CLASSES[0])
         checks[f"own_group_{attempt}"] = [copy.node_tree != node.node_tree, copy.node_tree.name]
         for n in list(tree.nodes):
@@ -229,7 +232,7 @@ def check_reload_still(args, checks):
     h.preferences().device = "CPU"
     bpy.ops.wm.open_mainfile(filepath=args.blend)
     scene = bpy.context.scene
-    tree = scene.node_tree
+    tree = h.compat().compositor_tree(scene)
     node, fusion = tree.nodes.get("Paint"), tree.nodes.get("StyleBank Fusion")
     got = None if node is None else [node.bl_idname, node.style, round(node.strength, 3), node.coherence,
                                      round(node.keep, 3), node.size, node.preserve_color, node.inputs["Image"].is_linked]
@@ -240,7 +243,8 @@ def check_reload_still(args, checks):
     blend_dir = os.path.dirname(bpy.data.filepath)
     capture = next(n for n in node.node_tree.nodes if n.bl_idname == "CompositorNodeOutputFile")
     expected = os.path.join(blend_dir, "nst", "Paint", "capture")
-    checks["capture_next_to_blend"] = [capture.base_path.rstrip(os.sep) == expected, capture.base_path]
+    folder = h.compat().file_output_directory(capture)
+    checks["capture_next_to_blend"] = [folder.rstrip(os.sep) == expected, folder]
 
     scene.render.filepath = os.path.join(args.out, "render", "still_")
     seconds = _render_f(bpy, scene, 2)
@@ -351,7 +355,7 @@ def check_bad(args, checks):
         # The user forgot to connect the node: Composite takes the render directly.
         node.style = "a"
         tree.links.remove(node.inputs["Image"].links[0])
-        tree.links.new(layers.outputs["Image"], composite.inputs["Image"])
+        tree.links.new(layers.outputs["Image"], h.output_input(composite))
 
     cases = {
         "no_style": lambda: setattr(node, "style", ""),
@@ -384,7 +388,7 @@ def check_replace(args, checks):
     node.replace_output = True
     out = {}
     for fmt, ext in (("PNG", "png"), ("OPEN_EXR", "exr")):
-        scene.render.image_settings.file_format = fmt
+        h.compat().set_file_format(scene.render.image_settings, fmt)
         scene.render.filepath = os.path.join(args.out, f"render_{ext}", "frame_####")
         scene.nst.output_folder = os.path.join(args.out, f"nst_{ext}")
         _render(bpy, animation=True)
@@ -466,7 +470,7 @@ def check_fusion(args, checks):
     tree.links.new(layers.outputs["Image"], fusion.inputs["Image"])
     tree.links.new(box.outputs["Mask"], fusion.inputs["Mask 1"])
     tree.links.new(invert.outputs[0], fusion.inputs["Mask 2"])
-    tree.links.new(fusion.outputs["Image"], composite.inputs["Image"])
+    tree.links.new(fusion.outputs["Image"], h.output_input(composite))
     singles = {}
     for style in ("a", "b"):
         node = tree.nodes.new("NST_CompositorNodeStyleTransfer")
