@@ -209,7 +209,8 @@ def add_file_output(node: bpy.types.Node, name: str, kind: str = "COLOR") -> bpy
             node.file_name = ""
     else:
         node.file_slots.new(name)
-    return node.inputs[-1]
+    # 5.x puts a virtual "extend" socket last: the new input is the last real one.
+    return [socket for socket in node.inputs if socket.bl_idname != "NodeSocketVirtual"][-1]
 
 
 def file_output_names(node: bpy.types.Node) -> list[str]:
