@@ -133,6 +133,13 @@ def set_file_format(settings: bpy.types.ImageFormatSettings, file_format: str) -
     settings.file_format = file_format
 
 
+def media_type(settings: bpy.types.ImageFormatSettings) -> str:
+    """``IMAGE``, ``MULTI_LAYER_IMAGE`` or ``VIDEO``: 5.x's ``media_type``, derived from the format on 4.x."""
+    if hasattr(settings, "media_type"):
+        return settings.media_type
+    return _MEDIA_OF_FORMAT.get(settings.file_format, "IMAGE")
+
+
 def image_format_state(settings: bpy.types.ImageFormatSettings) -> tuple:
     """What :func:`set_file_format` and the depth/mode/codec setters change, to restore later."""
     return (getattr(settings, "media_type", None), settings.file_format, settings.color_depth,

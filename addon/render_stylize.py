@@ -41,12 +41,12 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core.foundation.errors import SettingsError
+from . import blender_compat as compat
 from . import colour, dependencies, node_files, nodes
 from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 REPORT_PREFIX = "Neural Style Transfer: "
-_MOVIE_FORMATS = {"FFMPEG", "AVI_JPEG", "AVI_RAW"}
 
 
 @dataclass
@@ -147,10 +147,11 @@ def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> NodeSettings:
                             "Compositing), so the node never sees the render")
     if node.replace_output:
         fmt = scene.render.image_settings.file_format
-        if fmt in _MOVIE_FORMATS:
+        media = compat.media_type(scene.render.image_settings)
+        if media == "VIDEO":
             raise SettingsError(f"node '{node.name}': Replace Render Output needs an image sequence output, "
                                 f"not a movie ({fmt})")
-        if fmt == "OPEN_EXR_MULTILAYER":
+        if media == "MULTI_LAYER_IMAGE":
             raise SettingsError(f"node '{node.name}': Replace Render Output would drop the passes of the "
                                 "multilayer EXR output; choose OpenEXR or PNG, or leave it off")
     missing = dependencies.missing_modules()
@@ -171,6 +172,7 @@ def on_render_init(scene: bpy.types.Scene, *_args) -> None:
     """A render job starts: new session, synced capture folders, settings checked once."""
     global _session
     _session = session = RenderSession(next(_session_ids))
+    colour.render_started()
     if threading.current_thread() is threading.main_thread():
         # `blender -b`: safe to write data here. With a UI this runs on the render thread, and the
         # capture folders were synced on the main thread when they last changed (nodes.sync_node).
@@ -278,11 +280,13 @@ def on_render_cancel(_scene: bpy.types.Scene, *_args) -> None:
     """The render was cancelled (Esc): cancel its unfinished stylisation jobs."""
     if _session is not None:
         RUNNER.cancel(_session.group)
+    colour.render_ended()
 
 
 @persistent
 def on_render_complete(_scene: bpy.types.Scene, *_args) -> None:
     """The render job ended; in background mode every frame is already stylised."""
+    colour.render_ended()
 
 
 HANDLERS = (
