@@ -106,17 +106,59 @@ def test_view_colorspaces_from_an_ocio_config() -> None:
     assert views.parse_display_views("roles:\n  a: b\n") == {}
 
 
-def test_view_colorspaces_of_blenders_bundled_config() -> None:
-    spec = importlib.util.find_spec("bpy")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("PyPI bpy is not installed")
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*/datafiles/colormanagement/config.ocio"))
-    assert found
-    displays = addon_module("ocio_views").parse_display_views(found[-1].read_text(encoding="utf-8"))
-    assert displays["sRGB"]["Standard"] == "sRGB"
-    assert displays["sRGB"]["AgX"] == "AgX Base sRGB"
-    assert displays["sRGB"]["Filmic"] == "Filmic sRGB"
-    assert displays["Display P3"]["AgX"] == "AgX Base Display P3"
+def _bundled_configs() -> list:
+    """The OCIO config of every bpy found (tests/blender_pythons.py), one param per version."""
+    from tests import blender_pythons
+
+    params = []
+    for version, python in blender_pythons.available().items():
+        found = [c for site in blender_pythons.site_packages(python)
+                 for c in sorted((site / "bpy").glob("*/datafiles/colormanagement/config.ocio"))]
+        if found:
+            params.append(pytest.param(found[-1], id=f"bpy{version}"))
+    return params or [pytest.param(None, marks=pytest.mark.skip(reason="PyPI bpy is not installed"))]
+
+
+@pytest.mark.parametrize("config", _bundled_configs())
+def test_view_colorspaces_of_blenders_bundled_config(config: Path) -> None:
+    views = addon_module("ocio_views")
+    text = config.read_text(encoding="utf-8")
+    expected = {("sRGB", "Standard"): "sRGB", ("sRGB", "AgX"): "AgX Base sRGB", ("sRGB", "Filmic"): "Filmic sRGB",
+                ("sRGB", "Raw"): "Non-Color", ("Display P3", "Standard"): "Display P3"}
+    if "display_colorspace:" not in text:  # 4.x: each view names its colour space
+        expected[("Display P3", "AgX")] = "AgX Base Display P3"
+    else:  # 5.x: view transform + display colour space, matched to the legacy encodings
+        expected[("sRGB", "ACES 1.3")] = "ACES 1.3 sRGB"
+    got = {key: views.view_colorspace(text, *key) for key in expected}
+    assert got == expected
+    spaces = views.colorspace_names(text)
+    assert set(expected.values()) <= spaces
+
+
+def test_view_colorspaces_of_a_view_transform_config() -> None:
+    views = addon_module("ocio_views")
+    config = """displays:
+  sRGB:
+    - !<View> {name: Standard, view_transform: Standard, display_colorspace: sRGB}
+    - !<View> {name: AgX, view_transform: AgX Base Rec.1886, display_colorspace: sRGB}
+    - !<View> {name: Filmic, view_transform: Filmic sRGB, display_colorspace: sRGB}
+    - !<View> {name: Odd, view_transform: Odd Thing, display_colorspace: sRGB}
+  Rec.1886:
+    - !<View> {name: AgX, view_transform: AgX Base Rec.1886, display_colorspace: Rec.1886}
+display_colorspaces:
+  - !<ColorSpace>
+    name: sRGB
+colorspaces:
+  - !<ColorSpace>
+    name: AgX Base sRGB
+  - !<ColorSpace>
+    name: Filmic sRGB
+"""
+    assert views.parse_display_views(config)["sRGB"]["AgX"] == ("AgX Base Rec.1886", "sRGB")
+    assert views.colorspace_names(config) == {"sRGB", "AgX Base sRGB", "Filmic sRGB"}
+    assert [views.view_colorspace(config, "sRGB", v) for v in ("Standard", "AgX", "Filmic", "Odd")] == [
+        "sRGB", "AgX Base sRGB", "Filmic sRGB", None]
+    assert views.view_colorspace(config, "Rec.1886", "AgX") is None  # no such encoding: the caller uses sRGB
 
 
 # ------------------------------------------------------------------------------------------
