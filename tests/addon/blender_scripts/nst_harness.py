@@ -157,6 +157,25 @@ def compositor(scene):
     return tree, layers, composite
 
 
+def box_mask(tree, x, y, width, height):
+    """A Box Mask node (relative position and size): properties on 4.x, input sockets on 5.x."""
+    box = tree.nodes.new("CompositorNodeBoxMask")
+    if "Position" in box.inputs:
+        box.inputs["Position"].default_value = (x, y)
+        box.inputs["Size"].default_value = (width, height)
+    else:
+        box.x, box.y, box.mask_width, box.mask_height = x, y, width, height
+    return box
+
+
+def math_node(tree, operation):
+    """A Math node in a compositor tree: ``CompositorNodeMath`` on 4.x, the shared ``ShaderNodeMath`` on 5.x."""
+    idname = "CompositorNodeMath" if hasattr(__import__("bpy").types, "CompositorNodeMath") else "ShaderNodeMath"
+    node = tree.nodes.new(idname)
+    node.operation = operation
+    return node
+
+
 def output_input(composite):
     """The Image input of the compositor's output node."""
     return compat().compositor_output_input(composite)
