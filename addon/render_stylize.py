@@ -154,11 +154,9 @@ def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> NodeSettings:
         if media == "MULTI_LAYER_IMAGE":
             raise SettingsError(f"node '{node.name}': Replace Render Output would drop the passes of the "
                                 "multilayer EXR output; choose OpenEXR or PNG, or leave it off")
-    missing = dependencies.missing_modules()
+    missing = dependencies.missing_message()
     if missing:
-        labels = {d.module: d.label for d in dependencies.DEPENDENCIES}
-        names = ", ".join(labels.get(m, m) for m in missing)
-        raise SettingsError(f"{names} not installed: {dependencies.INSTALL_HINT}")
+        raise SettingsError(missing)
     return settings
 
 

