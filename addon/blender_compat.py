@@ -28,10 +28,11 @@ colour views                OCIO view → ``colorspace``             OCIO view �
                                                                    :mod:`.ocio_views`)
 sequencer scene             ``context.scene``                      ``context.sequencer_scene`` (the workspace's;
                                                                    may differ from ``context.scene``)
-strips                      ``strips`` (4.4+) / ``sequences``      ``strips`` / ``strips_all``
+strips                      ``strips`` (4.4+) / ``sequences``;     ``strips`` / ``strips_all``; ``Strip``
+                            ``Strip`` (4.4+) / ``Sequence``
 effect strips               ``new_effect(frame_end=…)``            ``new_effect(length=…)``
-animation channels          ``action.fcurves`` (4.4+: also          channelbags only
-                            layered actions and channelbags)       (``action_get_channelbag_for_slot``)
+animation channels          ``action.fcurves`` (4.4+: also         channelbags only
+                            layered actions and channelbags)      (``action_get_channelbag_for_slot``)
 ==========================  =====================================  ==========================================
 
 Main thread only, as all Blender data.
@@ -240,6 +241,11 @@ def sequencer_scene(context: bpy.types.Context) -> bpy.types.Scene | None:
     """
     scene = getattr(context, "sequencer_scene", None)
     return scene if scene is not None else getattr(context, "scene", None)
+
+
+def strip_type() -> type:
+    """Blender's base class of sequencer strips (``Strip`` from 4.4, ``Sequence`` before)."""
+    return getattr(bpy.types, "Strip", None) or bpy.types.Sequence
 
 
 def top_strips(editor: bpy.types.SequenceEditor):
