@@ -65,6 +65,12 @@ def _error_lines(stderr: str) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
+def test_blender_compat_helpers(tmp_path: Path) -> None:
+    """addon/blender_compat.py: compositor tree and output, formats, File Output, sequencer, F-Curves."""
+    checks, _ = run_checks("compat", tmp_path)
+    assert checks["tree"][0] and checks["file_output"][0] and checks["effect"][0] and checks["curves"][0]
+
+
 def test_register_unregister_twice_and_job_runner(tmp_path: Path) -> None:
     checks, _ = run_checks("register", tmp_path)
     assert checks["unregistered_2"][0] and checks["registered_2"][0]

@@ -71,4 +71,10 @@ rm -rf "$ROOT/tmp/nst52" && mkdir -p "$ROOT/tmp/nst52"
 # Without TORCH the chroot's venv may still hold torch from an earlier run: the check then hides it.
 EXTRA=()
 [ -z "$TORCH" ] && EXTRA=(--without-torch)
+echo "== blender_compat helpers (tests/addon/blender_scripts/nst_checks.py compat)"
+mkdir -p "$ROOT/tmp/nst52/compat"
+in_root env BLENDER_USER_RESOURCES=/tmp/nst52/compat/user /opt/bpy52/bin/python \
+  /repo/tests/addon/blender_scripts/nst_checks.py compat --repo /repo --user-resources /tmp/nst52/compat/user \
+  --out /tmp/nst52/compat | grep '^NST_RESULT'
+echo "== extension checks (tests/blender52/check.py)"
 in_root /opt/bpy52/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 "${EXTRA[@]}" "${@:2}"

@@ -510,7 +510,78 @@ def check_zip(args, checks):
     checks["disabled"] = [not errors, [repr(e) for e in errors]]
 
 
+def check_compat(args, checks):
+    """Every helper of addon/blender_compat.py on a fresh file, whatever the Blender version."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    h.enable_extension(args.repo)
+    compat = h.compat()
+    scene = bpy.context.scene
+    checks["no_tree_yet"] = [compat.compositor_tree(scene) is None, repr(compat.compositor_tree(scene))]
+    tree = compat.compositor_tree(scene, create=True)
+    again = compat.compositor_tree(scene, create=True)
+    output = compat.new_compositor_output(tree)
+    checks["tree"] = [tree is not None and again == tree and tree.bl_idname == "CompositorNodeTree"
+                      and compat.is_compositor_output(output)
+                      and compat.compositor_output_input(output).name == "Image",
+                      [tree.name, output.bl_idname, list(bpy.app.version)]]
+
+    # Image formats: a multilayer EXR and back (5.x: media_type gates file_format).
+    settings = scene.render.image_settings
+    state = compat.image_format_state(settings)
+    compat.set_file_format(settings, "OPEN_EXR_MULTILAYER")
+    multilayer = (settings.file_format, compat.media_type(settings))
+    compat.set_file_format(settings, "OPEN_EXR")
+    settings.color_depth = "32"
+    compat.restore_image_format(settings, state)
+    checks["formats"] = [multilayer == ("OPEN_EXR_MULTILAYER", "MULTI_LAYER_IMAGE")
+                         and compat.image_format_state(settings) == state, [multilayer, state]]
+
+    # File Output: folder, no file-name prefix, typed inputs.
+    group = bpy.data.node_groups.new("probe", "CompositorNodeTree")
+    node = group.nodes.new("CompositorNodeOutputFile")
+    compat.clear_file_outputs(node)
+    sockets = [compat.add_file_output(node, f"{kind.lower()}_", kind) for kind in compat.FILE_OUTPUT_KINDS]
+    compat.set_file_output_directory(node, os.path.join(args.out, "files") + os.sep)
+    try:
+        compat.add_file_output(node, "x_", "MATRIX")
+        bad_kind = None
+    except ValueError as exc:
+        bad_kind = str(exc)
+    checks["file_output"] = [
+        compat.file_output_names(node) == ["color_", "float_", "vector_"]
+        and [s.name for s in sockets] == [s.name for s in node.inputs if s.bl_idname != "NodeSocketVirtual"]
+        and compat.file_output_directory(node) == os.path.join(args.out, "files") + os.sep
+        and getattr(node, "file_name", "") == "" and bad_kind is not None,
+        [compat.file_output_names(node), [s.bl_idname for s in sockets], bad_kind]]
+
+    # Sequencer: the scene it shows, strips, an effect strip's length.
+    checks["sequencer_scene"] = [compat.sequencer_scene(bpy.context) == scene, repr(compat.sequencer_scene(bpy.context))]
+    other = bpy.data.scenes.new("Edit")
+    if hasattr(bpy.context, "sequencer_scene"):
+        with bpy.context.temp_override(sequencer_scene=other):
+            shown = compat.sequencer_scene(bpy.context)
+        checks["sequencer_scene_5x"] = [shown == other, repr(shown)]
+    editor = other.sequence_editor_create()
+    strip = compat.new_effect_strip(editor, "c", "COLOR", channel=2, frame_start=3, length=7)
+    checks["effect"] = [(strip.frame_final_start, strip.frame_final_end) == (3, 10)
+                        and list(compat.top_strips(editor)) == [strip] and list(compat.all_strips(editor)) == [strip]
+                        and isinstance(strip, compat.strip_type()),
+                        [strip.frame_final_start, strip.frame_final_end]]
+
+    # Animation curves of a keyed object.
+    obj = bpy.data.objects.new("keyed", None)
+    scene.collection.objects.link(obj)
+    checks["no_curves"] = [compat.animation_fcurves(obj) == [], None]
+    obj.keyframe_insert("location", frame=1)
+    curves = compat.animation_fcurves(obj)
+    checks["curves"] = [sorted((c.data_path, c.array_index) for c in curves) == [("location", i) for i in range(3)],
+                        [(c.data_path, c.array_index) for c in curves]]
+
+
 MODES = {
+    "compat": check_compat,
     "register": lambda a, c: (check_register(a, c), check_jobs(a, c)),
     "without_torch": check_without_torch,
     "save": check_save,
