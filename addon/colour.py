@@ -19,8 +19,8 @@ display-referred sRGB in [0, 1]. So:
 The temporary scene and the capture's image datablock exist only while
 :func:`capture_to_display` runs, except during a render: removing datablocks inside a render
 handler crashed Blender 5.2, so while a render runs (:func:`render_started` …
-:func:`render_ended`) they are kept, reused for the next frame, and removed from a timer once
-the render has ended (with Blender's UI; a ``blender -b`` run exits with them unsaved).
+:func:`render_ended`) they are kept, reused for the next frame, and removed on the main thread once the
+render has ended (with Blender's UI; a ``blender -b`` run exits with them unsaved).
 Main thread only.
 """
 
@@ -49,14 +49,13 @@ def render_started() -> None:
 
 
 def render_ended() -> None:
-    """The render ended: remove the kept datablocks from a timer, outside the render's handlers.
+    """The render ended: datablocks may be removed again (any thread).
 
-    Any thread; with no UI (``-b``) nothing is scheduled: the process ends with the render.
+    The caller schedules :func:`remove_helpers` on the main thread outside the render's
+    handlers (with Blender's UI); under ``-b`` the process ends with the render.
     """
     global _rendering
     _rendering = False
-    if not bpy.app.background:
-        bpy.app.timers.register(remove_helpers, first_interval=0.0)
 
 
 def remove_helpers() -> None:

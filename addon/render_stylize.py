@@ -278,13 +278,25 @@ def on_render_cancel(_scene: bpy.types.Scene, *_args) -> None:
     """The render was cancelled (Esc): cancel its unfinished stylisation jobs."""
     if _session is not None:
         RUNNER.cancel(_session.group)
-    colour.render_ended()
+    _render_ended()
 
 
 @persistent
 def on_render_complete(_scene: bpy.types.Scene, *_args) -> None:
     """The render job ended; in background mode every frame is already stylised."""
+    _render_ended()
+
+
+def _render_ended() -> None:
+    """Let the colour pipeline remove its helper datablocks, never inside a render handler.
+
+    Removing datablocks in a render handler crashed Blender 5.2. With the UI the removal is
+    queued for the main thread (the job runner's pump, after the handler has returned); under
+    ``-b`` (the runner is synchronous, so it would run here) they stay until the process ends.
+    """
     colour.render_ended()
+    if not bpy.app.background:
+        RUNNER.call_main(colour.remove_helpers, "colour cleanup", later=True)
 
 
 HANDLERS = (
