@@ -61,6 +61,10 @@ if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch" ]; then
   in_root /opt/bpy52/bin/pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch"
 fi
 [ "${NST_SETUP_ONLY:-0}" = 1 ] && { echo "setup done in $ROOT"; exit 0; }
+# CORE_TESTS=1: also core's fast tests under Python 3.13 + NumPy 2 (needs TORCH; adds pytest, scikit-image).
+if [ "${CORE_TESTS:-0}" = 1 ] && [ ! -f "$ROOT/.nst-pytest" ]; then
+  in_root /opt/bpy52/bin/pip install --quiet "pytest>=8" "scikit-image>=0.22" && touch "$ROOT/.nst-pytest"
+fi
 
 echo "== checks"
 mkdir -p "$ROOT/repo" "$ROOT/proc"
@@ -78,3 +82,8 @@ in_root env BLENDER_USER_RESOURCES=/tmp/nst52/compat/user /opt/bpy52/bin/python 
   --out /tmp/nst52/compat | grep '^NST_RESULT'
 echo "== extension checks (tests/blender52/check.py)"
 in_root /opt/bpy52/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 "${EXTRA[@]}" "${@:2}"
+if [ "${CORE_TESTS:-0}" = 1 ]; then
+  echo "== core tests under Python 3.13 + NumPy 2 (tests/core, not slow)"
+  in_root sh -c 'cd /repo && exec /opt/bpy52/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/nst52/pytest \
+    -m "not slow and not blender" tests/core'
+fi
