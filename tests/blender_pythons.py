@@ -2,8 +2,9 @@
 
 A Blender test runs its Blender side in a subprocess: ``<python> script.py …`` where
 ``<python>`` can ``import bpy``. ``make setup`` makes two: ``.venv`` (bpy 4.5.15, the test
-runner's own) and ``.venv-bpy5`` (bpy 5.0.1). More can be named in ``NST_BPY_PYTHONS``
-(executables separated by ``os.pathsep``), e.g. a Python 3.13 venv with bpy 5.2.
+runner's own) and ``.venv-bpy5`` (bpy 5.0.1); ``make setup-bpy42`` adds ``.venv-bpy42``
+(bpy 4.2.23 LTS), used whenever it exists. More can be named in ``NST_BPY_PYTHONS``
+(executables separated by ``os.pathsep``).
 
 Each Python's Blender version is read from its ``bpy-X.Y.Z.dist-info`` folder, without
 importing ``bpy`` (seconds, and it may hang at exit). The first Python found for a version
@@ -25,8 +26,8 @@ from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-VENVS = (".venv", ".venv-bpy5")
-"""The repository's venvs that ``make setup`` creates, in order."""
+VENVS = (".venv", ".venv-bpy5", ".venv-bpy42")
+"""The repository's bpy venvs (``make setup``; ``.venv-bpy42``: ``make setup-bpy42``), in order."""
 
 _DIST_INFO = re.compile(r"^bpy-(\d+)\.(\d+)\.(\d+)\.dist-info$")
 _current: Path | None = None

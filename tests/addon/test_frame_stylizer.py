@@ -334,6 +334,20 @@ def test_depth_and_mask_captures_are_read_as_data(tmp_path: Path) -> None:
     assert float(mask[0, 0, 0, 0]) == 0.0 and float(mask[0, 0, 0, 1]) == 1.0 and float(mask[0, 0, 2, 2]) == 0.25
 
 
+def test_vector_captures_in_both_channel_namings(tmp_path: Path) -> None:
+    """X,Y,Z,W (Blender 4.5+) and R,G,B,A (4.2's capture through a colour socket) give the same pass."""
+    fs = addon_module("frame_stylizer")
+    rng = np.random.default_rng(0)
+    planes = [rng.normal(size=(6, 8)).astype(np.float32) for _ in range(4)]
+    _write_exr(tmp_path / "xyzw.exr", dict(zip("XYZW", planes)))
+    _write_exr(tmp_path / "rgba.exr", dict(zip("RGBA", planes)))
+    xyzw, rgba = fs.read_vectors(tmp_path / "xyzw.exr"), fs.read_vectors(tmp_path / "rgba.exr")
+    assert xyzw.shape == (6, 8, 4) and np.array_equal(xyzw, rgba) and np.array_equal(xyzw[..., 3], planes[3])
+    _write_exr(tmp_path / "xyz.exr", dict(zip("XYZ", planes)))  # what a 3-D vector socket wrote on 4.2
+    with pytest.raises(Exception, match="no Vector pass"):
+        fs.read_vectors(tmp_path / "xyz.exr")
+
+
 # ------------------------------------------------------------------------------------------
 # installer
 # ------------------------------------------------------------------------------------------
