@@ -63,8 +63,9 @@ if [ -n "$TORCH" ] && [ ! -f "$ROOT/.nst-torch-$TAG" ]; then
   in_root $VENV/bin/python -m pip install --quiet "$TORCH" && touch "$ROOT/.nst-torch-$TAG"
 fi
 [ "${NST_SETUP_ONLY:-0}" = 1 ] && { echo "setup done in $ROOT"; exit 0; }
-# CORE_TESTS=1: also core's fast tests under Python 3.13 + NumPy 2 (needs TORCH; adds pytest, scikit-image).
-if [ "${CORE_TESTS:-0}" = 1 ] && [ ! -f "$ROOT/.nst-pytest-$TAG" ]; then
+# CORE_TESTS=1: also core's fast tests under Python 3.13 + NumPy 2; ADDON_TESTS=1: also every Blender
+# test of tests/addon with this Blender (both need TORCH; they add pytest and scikit-image).
+if { [ "${CORE_TESTS:-0}" = 1 ] || [ "${ADDON_TESTS:-0}" = 1 ]; } && [ ! -f "$ROOT/.nst-pytest-$TAG" ]; then
   in_root $VENV/bin/python -m pip install --quiet "pytest>=8" "scikit-image>=0.22" && touch "$ROOT/.nst-pytest-$TAG"
 fi
 
@@ -88,4 +89,9 @@ if [ "${CORE_TESTS:-0}" = 1 ]; then
   echo "== core tests under Python 3.13 + NumPy 2 (tests/core, not slow)"
   in_root sh -c "cd /repo && exec $VENV/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/nst52/pytest \
     -m 'not slow and not blender' tests/core"
+fi
+if [ "${ADDON_TESTS:-0}" = 1 ]; then
+  echo "== Blender tests of tests/addon under bpy $TAG (the venv's own Python is the test Blender)"
+  in_root sh -c "cd /repo && exec $VENV/bin/python -m pytest -q -p no:cacheprovider --basetemp=/tmp/nst52/pytest-addon \
+    -m blender tests/addon"
 fi
