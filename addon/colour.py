@@ -16,7 +16,12 @@ display-referred sRGB in [0, 1]. So:
   compositor Image node, and when :func:`write_like_render` saves it in the user's output
   format (an EXR then gets linear values).
 
-The temporary scene exists only while :func:`capture_to_display` runs. Main thread only.
+The temporary scene and the capture's image datablock exist only while
+:func:`capture_to_display` runs, except during a render: removing datablocks inside a render
+handler crashed Blender 5.2, so while a render runs (:func:`render_started` …
+:func:`render_ended`) they are kept, reused for the next frame, and removed on the main thread once the
+render has ended (with Blender's UI; a ``blender -b`` run exits with them unsaved).
+Main thread only.
 """
 
 from __future__ import annotations
@@ -28,10 +33,41 @@ from pathlib import Path
 
 import bpy
 
+from . import blender_compat as compat
 from . import ocio_views
 
 _HELPER_SCENE = ".NST colour"
+_CAPTURE_IMAGE = ".NST capture"
 _FALLBACK_COLORSPACE = "sRGB"
+_rendering = False
+
+
+def render_started() -> None:
+    """A render began: datablocks made from now on are kept until :func:`render_ended` (any thread)."""
+    global _rendering
+    _rendering = True
+
+
+def render_ended() -> None:
+    """The render ended: datablocks may be removed again (any thread).
+
+    The caller schedules :func:`remove_helpers` on the main thread outside the render's
+    handlers (with Blender's UI); under ``-b`` the process ends with the render.
+    """
+    global _rendering
+    _rendering = False
+
+
+def remove_helpers() -> None:
+    """Remove the helper scene and capture image unless a render is running (main thread)."""
+    if _rendering:
+        return
+    scene = bpy.data.scenes.get(_HELPER_SCENE)
+    if scene is not None:
+        bpy.data.scenes.remove(scene)
+    image = bpy.data.images.get(_CAPTURE_IMAGE)
+    if image is not None:
+        bpy.data.images.remove(image)
 
 
 @cache
@@ -68,7 +104,7 @@ def display_colorspace(scene: bpy.types.Scene) -> str:
 @contextmanager
 def _display_scene(scene: bpy.types.Scene, *, file_format: str = "PNG", depth: str = "16"):
     """A temporary scene with ``scene``'s colour management and a PNG (RGBA) output format."""
-    helper = bpy.data.scenes.new(_HELPER_SCENE)
+    helper = bpy.data.scenes.get(_HELPER_SCENE) or bpy.data.scenes.new(_HELPER_SCENE)
     try:
         helper.display_settings.display_device = scene.display_settings.display_device
         view, src = helper.view_settings, scene.view_settings
@@ -77,18 +113,23 @@ def _display_scene(scene: bpy.types.Scene, *, file_format: str = "PNG", depth: s
         view.exposure = src.exposure
         view.gamma = src.gamma
         settings = helper.render.image_settings
-        settings.file_format = file_format
+        compat.set_file_format(settings, file_format)
         settings.color_mode = "RGBA"
         settings.color_depth = depth
         yield helper
     finally:
-        bpy.data.scenes.remove(helper)
+        remove_helpers()
 
 
-def _load(path: Path, name: str | None = None) -> bpy.types.Image:
-    image = bpy.data.images.load(str(path), check_existing=False)
-    if name is not None:
-        image.name = name
+def _load_capture(path: Path) -> bpy.types.Image:
+    """The capture as the helper image datablock (reused, repointed and reloaded during a render)."""
+    image = bpy.data.images.get(_CAPTURE_IMAGE)
+    if image is None:
+        image = bpy.data.images.load(str(path), check_existing=False)
+        image.name = _CAPTURE_IMAGE
+    else:
+        image.filepath = str(path)
+        image.reload()
     return image
 
 
@@ -110,14 +151,14 @@ def capture_to_display(scene: bpy.types.Scene, capture: Path, display_png: Path)
     if not capture.is_file():
         raise FileNotFoundError(capture)
     display_png.parent.mkdir(parents=True, exist_ok=True)
-    image = _load(capture)
+    image = _load_capture(capture)
     tmp = display_png.with_name(f".{display_png.stem}.tmp{os.getpid()}.png")
     try:
         with _display_scene(scene) as helper:
             image.save_render(str(tmp), scene=helper)
         os.replace(tmp, display_png)
     finally:
-        bpy.data.images.remove(image)
+        remove_helpers()
         if tmp.exists():
             tmp.unlink()
     return display_png

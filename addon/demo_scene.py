@@ -7,7 +7,8 @@ Run with a Python that has ``bpy`` (the project's ``.venv``), never inside Blend
 It starts from factory settings, enables this repository as the extension (in the user resource
 folder named by ``BLENDER_USER_RESOURCES``, which the caller points at a private folder), builds a
 procedural scene (a textured ground, three moving objects, a moving camera, sun and sky), puts a
-**Style Transfer** node with coherence between Render Layers and Composite, and renders the
+**Style Transfer** node with coherence between Render Layers and the compositor's output
+(Composite on Blender 4.x, the compositor node group's Group Output on 5.x), and renders the
 animation with Cycles on the CPU. The node writes the stylised frames under ``--out/nst``; the
 plain render goes to ``--out/render``. The last line printed is ``NST_DEMO {json}``.
 
@@ -177,17 +178,24 @@ def build_scene(frames: int, size: tuple[int, int], samples: int):
     return scene
 
 
+def _compat():
+    """The extension's :mod:`addon.blender_compat` (after :func:`_enable`)."""
+    import importlib
+
+    return importlib.import_module(f"{MODULE}.addon.blender_compat")
+
+
 def add_node(scene, style: str, coherent: bool):
-    """Render Layers → Style Transfer → Composite."""
-    scene.use_nodes = True
-    tree = scene.node_tree
+    """Render Layers → Style Transfer → the compositor's output (Composite on 4.x, Group Output on 5.x)."""
+    compat = _compat()
+    tree = compat.compositor_tree(scene, create=True)
     for node in list(tree.nodes):
         tree.nodes.remove(node)
     layers = tree.nodes.new("CompositorNodeRLayers")
-    composite = tree.nodes.new("CompositorNodeComposite")
+    output = compat.new_compositor_output(tree)
     node = tree.nodes.new("NST_CompositorNodeStyleTransfer")
     tree.links.new(layers.outputs["Image"], node.inputs["Image"])
-    tree.links.new(node.outputs["Image"], composite.inputs["Image"])
+    tree.links.new(node.outputs["Image"], compat.compositor_output_input(output))
     node.style = style
     node.coherence = coherent
     return node
@@ -218,7 +226,7 @@ def main() -> int:
         out = os.path.abspath(args.out)
         scene.nst.output_folder = os.path.join(out, "nst")
         scene.render.filepath = os.path.join(out, "render", "frame_####")
-        scene.render.image_settings.file_format = "PNG"
+        _compat().set_file_format(scene.render.image_settings, "PNG")
         node = add_node(scene, args.style, coherent=True)
         started = time.perf_counter()
         bpy.ops.render.render(animation=True)

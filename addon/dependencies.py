@@ -179,6 +179,18 @@ def missing_modules(dependencies: tuple[Dependency, ...] = DEPENDENCIES) -> tupl
     return tuple(d.module for d in dependencies if not is_installed(d.module))
 
 
+def missing_message(dependencies: tuple[Dependency, ...] = DEPENDENCIES) -> str | None:
+    """One sentence naming what is missing and the fix, or None when everything is found.
+
+    E.g. ``"PyTorch, OpenCV not installed: install it from Preferences > …"``.
+    """
+    missing = missing_modules(dependencies)
+    if not missing:
+        return None
+    labels = {d.module: d.label for d in dependencies}
+    return f"{', '.join(labels.get(m, m) for m in missing)} not installed: {INSTALL_HINT}"
+
+
 def torch_info() -> TorchInfo:
     """Import PyTorch and report its version and CUDA state.
 

@@ -213,15 +213,22 @@ def read_mask(path: Path, size: tuple[int, int]):
 
 
 def read_vectors(path: Path):
-    """The Vector pass of a captured EXR as ``float32 (H, W, 4)``; None when it holds NaN/Inf."""
+    """The Vector pass of a captured EXR as ``float32 (H, W, 4)``; None when it holds NaN/Inf.
+
+    Channels X,Y,Z,W (Blender 4.5+), or R,G,B,A standing for them (the node's capture on 4.2).
+    """
     import numpy as np
 
     from ..core.foundation.errors import InputError
     from ..core.io.exr import read_exr_channels
     from ..core.video.render_passes import exr_vector_pass
 
+    channels = read_exr_channels(path)
+    if not {"X", "Y", "Z", "W"} <= set(channels) and {"R", "G", "B", "A"} <= set(channels):
+        # Blender 4.2 captures the pass through a colour socket (see blender_compat.vector_pass_socket_type).
+        channels = {xyzw: channels[rgba] for xyzw, rgba in zip("XYZW", "RGBA")}
     try:
-        vectors = exr_vector_pass(read_exr_channels(path))
+        vectors = exr_vector_pass(channels)
     except InputError as exc:
         raise InputError(f"{path}: {exc}") from None
     return vectors if np.isfinite(vectors).all() else None

@@ -25,6 +25,7 @@ from pathlib import Path
 import bpy
 
 from ..core.foundation.errors import SettingsError
+from . import blender_compat as compat
 from . import colour, jobs, node_files
 from .image_stylizer import ImageTask, stylise_image
 from .job_operator import JobOperator
@@ -62,7 +63,8 @@ def _save_png(scene: bpy.types.Scene, image: bpy.types.Image, path: Path) -> Pat
         else:
             helper.view_settings.view_transform = "Standard"
         fmt = helper.render.image_settings
-        fmt.file_format, fmt.color_mode, fmt.color_depth = "PNG", "RGBA", "16"
+        compat.set_file_format(fmt, "PNG")
+        fmt.color_mode, fmt.color_depth = "RGBA", "16"
         path.parent.mkdir(parents=True, exist_ok=True)
         image.save_render(str(path), scene=helper)
     finally:

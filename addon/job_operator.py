@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bpy
 
+from . import dependencies
 from .jobs import RUNNER, Job
 
 _WAIT_S = 24 * 3600.0
@@ -19,7 +20,8 @@ class JobOperator:
     """Mixin for ``bpy.types.Operator`` subclasses; they implement :meth:`make_job`.
 
     ``make_job`` returns the job, or None after reporting why nothing can run (the operator
-    then ends with ``{'CANCELLED'}`` and nothing was changed).
+    then ends with ``{'CANCELLED'}`` and nothing was changed). Every job stylises, so a missing
+    dependency (PyTorch …) is reported first, as one sentence naming the fix.
     """
 
     _job: Job | None = None
@@ -28,8 +30,15 @@ class JobOperator:
     def make_job(self, context: bpy.types.Context) -> Job | None:
         raise NotImplementedError
 
+    def _new_job(self, context: bpy.types.Context) -> Job | None:
+        missing = dependencies.missing_message()
+        if missing:
+            self.report({"ERROR"}, missing)
+            return None
+        return self.make_job(context)
+
     def execute(self, context: bpy.types.Context) -> set[str]:
-        job = self.make_job(context)
+        job = self._new_job(context)
         if job is None:
             return {"CANCELLED"}
         RUNNER.submit(job)
@@ -40,7 +49,7 @@ class JobOperator:
     def invoke(self, context: bpy.types.Context, _event) -> set[str]:
         if RUNNER.synchronous or context.window is None:
             return self.execute(context)
-        self._job = self.make_job(context)
+        self._job = self._new_job(context)
         if self._job is None:
             return {"CANCELLED"}
         RUNNER.submit(self._job)

@@ -153,12 +153,15 @@ class JobRunner:
         self._dispatch(job)
         return job
 
-    def call_main(self, function: Callable[[], None], title: str = "main-thread call") -> None:
+    def call_main(self, function: Callable[[], None], title: str = "main-thread call", *,
+                  later: bool = False) -> None:
         """Run ``function()`` on the main thread: now when already there, else at the next pump.
 
         Safe from any thread (render handlers run on Blender's render thread when it has a UI).
+        With ``later`` it always waits for the next pump (not in synchronous mode): for work
+        that must not run inside the caller, e.g. removing datablocks from a render handler.
         """
-        if self.synchronous or threading.current_thread() is threading.main_thread():
+        if self.synchronous or (not later and threading.current_thread() is threading.main_thread()):
             function()
             return
         job = Job(title, [(MAIN, lambda _job, _value: function())])

@@ -110,7 +110,7 @@ class NodeFolders:
 
     @property
     def capture(self) -> Path:
-        """Where the node's File Output writes its inputs (its ``base_path``)."""
+        """Where the node's File Output writes its inputs (its ``base_path``, 5.x: ``directory``)."""
         return self.root / CAPTURE_DIR
 
     def captured(self, prefix: str, frame: int) -> Path:

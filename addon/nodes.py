@@ -28,11 +28,10 @@ from pathlib import Path
 
 import bpy
 
+from . import blender_compat as compat
 from . import model_styles, node_files
 from .frame_stylizer import NodeSettings
 from .preferences import get_preferences
-
-_BLENDER_5 = bpy.app.version >= (5, 0, 0)
 
 PRESERVE_COLOR_ITEMS = (
     ("NONE", "Off", "Take the colours from the style"),
@@ -78,10 +77,8 @@ def unique_folder(node: bpy.types.Node) -> str:
 
 
 def compositor_tree(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
-    """The scene's compositing node tree (``node_tree`` before Blender 5.0)."""
-    if _BLENDER_5:
-        return getattr(scene, "compositing_node_group", None)
-    return scene.node_tree if scene.use_nodes else None
+    """The scene's compositing node tree, or None (see :func:`.blender_compat.compositor_tree`)."""
+    return compat.compositor_tree(scene)
 
 
 def stylize_nodes(scene: bpy.types.Scene) -> list[bpy.types.Node]:
@@ -109,12 +106,7 @@ def sync_node(scene: bpy.types.Scene, node: bpy.types.Node) -> None:
     capture = _capture_node(tree)
     if capture is None:
         return
-    folder = str(node_folders(scene, node).capture) + os.sep
-    if _BLENDER_5:
-        if capture.directory != folder:
-            capture.directory = folder
-    elif capture.base_path != folder:
-        capture.base_path = folder
+    compat.set_file_output_directory(capture, str(node_folders(scene, node).capture) + os.sep)
 
 
 def sync_all(scene: bpy.types.Scene) -> None:
@@ -157,13 +149,6 @@ def enable_motion_passes(scene: bpy.types.Scene, node: bpy.types.Node) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def _new_slot(capture: bpy.types.Node, prefix: str) -> None:
-    if _BLENDER_5:
-        capture.file_output_items.new("RGBA", prefix)
-    else:
-        capture.file_slots.new(prefix)
-
-
 def build_group(title: str, masks: int) -> bpy.types.NodeTree:
     """A new private node group: pass Image through, capture every input as OpenEXR.
 
@@ -173,10 +158,11 @@ def build_group(title: str, masks: int) -> bpy.types.NodeTree:
     """
     tree = bpy.data.node_groups.new(f".NST {title}", "CompositorNodeTree")
     interface = tree.interface
-    inputs = [("Image", "NodeSocketColor", node_files.IMAGE)]
-    inputs += [(f"Mask {i}", "NodeSocketFloat", node_files.mask_prefix(i)) for i in range(1, masks + 1)]
-    inputs += [("Vector", "NodeSocketVector", node_files.VECTOR), ("Depth", "NodeSocketFloat", node_files.DEPTH)]
-    for name, socket_type, _prefix in inputs:
+    inputs = [("Image", "NodeSocketColor", node_files.IMAGE, "COLOR")]
+    inputs += [(f"Mask {i}", "NodeSocketFloat", node_files.mask_prefix(i), "FLOAT") for i in range(1, masks + 1)]
+    inputs += [("Vector", compat.vector_pass_socket_type(), node_files.VECTOR, "VECTOR"),
+               ("Depth", "NodeSocketFloat", node_files.DEPTH, "FLOAT")]
+    for name, socket_type, _prefix, _kind in inputs:
         socket = interface.new_socket(name, in_out="INPUT", socket_type=socket_type)
         if name.startswith("Mask"):
             socket.default_value = 1.0
@@ -191,18 +177,13 @@ def build_group(title: str, masks: int) -> bpy.types.NodeTree:
     capture.name = capture.label = "NST Capture"
     group_in.location, capture.location, group_out.location = (-300, 0), (0, -120), (300, 0)
     fmt = capture.format
-    fmt.file_format = "OPEN_EXR"
+    compat.set_file_format(fmt, "OPEN_EXR")
     fmt.color_depth = "32"
     fmt.color_mode = "RGBA"
     fmt.exr_codec = "ZIP"
-    if _BLENDER_5:
-        capture.file_output_items.clear()
-    else:
-        capture.file_slots.clear()
-    for _name, _socket_type, prefix in inputs:
-        _new_slot(capture, prefix)
-    for index, (name, _socket_type, _prefix) in enumerate(inputs):
-        tree.links.new(group_in.outputs[name], capture.inputs[index])
+    compat.clear_file_outputs(capture)
+    for name, _socket_type, prefix, kind in inputs:
+        tree.links.new(group_in.outputs[name], compat.add_file_output(capture, prefix, kind))
     tree.links.new(group_in.outputs["Image"], group_out.inputs["Image"])
     return tree
 

@@ -137,10 +137,13 @@ class NST_OT_install_dependencies(bpy.types.Operator):
             self.report({"ERROR"}, "The add-on was not loaded as an extension, so it has no private folder; "
                                    "set 'Python Environment' instead")
             return {"CANCELLED"}
-        commands = installer.pip_commands(sys.executable, site, self.build.lower())
+        # Wheels for Blender's own Python; NumPy held at Blender's version (see installer).
+        constraints = site.parent / installer.CONSTRAINTS_NAME
+        commands = installer.pip_commands(sys.executable, site, self.build.lower(), constraints=constraints)
 
         def install(job: Job, _value) -> None:
             site.mkdir(parents=True, exist_ok=True)
+            constraints.write_text(installer.constraints_text(installer.present_numpy_version()), encoding="utf-8")
             ensure = subprocess.run([sys.executable, "-m", "ensurepip", "--upgrade"], capture_output=True,
                                     text=True, check=False)
             if ensure.returncode != 0 and "No module named ensurepip" not in ensure.stderr:

@@ -109,7 +109,8 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
     python_env: bpy.props.StringProperty(
         name="Python Environment",
         description=(
-            "site-packages folder of an existing Python 3.11 environment with PyTorch, "
+            "site-packages folder of an existing Python environment with PyTorch, of the same Python "
+            "version as this Blender (3.11 for Blender 4.2-5.0, 3.13 for 5.1 and later), "
             "used instead of installing into the add-on's private folder"
         ),
         subtype="DIR_PATH",

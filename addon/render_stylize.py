@@ -41,12 +41,12 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core.foundation.errors import SettingsError
+from . import blender_compat as compat
 from . import colour, dependencies, node_files, nodes
 from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 REPORT_PREFIX = "Neural Style Transfer: "
-_MOVIE_FORMATS = {"FFMPEG", "AVI_JPEG", "AVI_RAW"}
 
 
 @dataclass
@@ -147,17 +147,16 @@ def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> NodeSettings:
                             "Compositing), so the node never sees the render")
     if node.replace_output:
         fmt = scene.render.image_settings.file_format
-        if fmt in _MOVIE_FORMATS:
+        media = compat.media_type(scene.render.image_settings)
+        if media == "VIDEO":
             raise SettingsError(f"node '{node.name}': Replace Render Output needs an image sequence output, "
                                 f"not a movie ({fmt})")
-        if fmt == "OPEN_EXR_MULTILAYER":
+        if media == "MULTI_LAYER_IMAGE":
             raise SettingsError(f"node '{node.name}': Replace Render Output would drop the passes of the "
                                 "multilayer EXR output; choose OpenEXR or PNG, or leave it off")
-    missing = dependencies.missing_modules()
+    missing = dependencies.missing_message()
     if missing:
-        labels = {d.module: d.label for d in dependencies.DEPENDENCIES}
-        names = ", ".join(labels.get(m, m) for m in missing)
-        raise SettingsError(f"{names} not installed: {dependencies.INSTALL_HINT}")
+        raise SettingsError(missing)
     return settings
 
 
@@ -171,6 +170,7 @@ def on_render_init(scene: bpy.types.Scene, *_args) -> None:
     """A render job starts: new session, synced capture folders, settings checked once."""
     global _session
     _session = session = RenderSession(next(_session_ids))
+    colour.render_started()
     if threading.current_thread() is threading.main_thread():
         # `blender -b`: safe to write data here. With a UI this runs on the render thread, and the
         # capture folders were synced on the main thread when they last changed (nodes.sync_node).
@@ -278,11 +278,25 @@ def on_render_cancel(_scene: bpy.types.Scene, *_args) -> None:
     """The render was cancelled (Esc): cancel its unfinished stylisation jobs."""
     if _session is not None:
         RUNNER.cancel(_session.group)
+    _render_ended()
 
 
 @persistent
 def on_render_complete(_scene: bpy.types.Scene, *_args) -> None:
     """The render job ended; in background mode every frame is already stylised."""
+    _render_ended()
+
+
+def _render_ended() -> None:
+    """Let the colour pipeline remove its helper datablocks, never inside a render handler.
+
+    Removing datablocks in a render handler crashed Blender 5.2. With the UI the removal is
+    queued for the main thread (the job runner's pump, after the handler has returned); under
+    ``-b`` (the runner is synchronous, so it would run here) they stay until the process ends.
+    """
+    colour.render_ended()
+    if not bpy.app.background:
+        RUNNER.call_main(colour.remove_helpers, "colour cleanup", later=True)
 
 
 HANDLERS = (

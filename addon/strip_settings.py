@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bpy
 
+from . import blender_compat as compat
 from . import model_styles
 from .frame_stylizer import NodeSettings
 from .preferences import get_preferences
@@ -196,8 +197,8 @@ CLASSES = (NST_PG_strip, NST_PG_image_tool)
 
 
 def strip_type() -> type:
-    """Blender's base class of sequencer strips (``Strip`` from 4.4, ``Sequence`` before)."""
-    return getattr(bpy.types, "Strip", None) or bpy.types.Sequence
+    """Blender's base class of sequencer strips (see :func:`.blender_compat.strip_type`)."""
+    return compat.strip_type()
 
 
 def register_pointers() -> None:

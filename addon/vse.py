@@ -27,6 +27,7 @@ from pathlib import Path
 import bpy
 
 from ..core.foundation.errors import SettingsError
+from . import blender_compat as compat
 from . import colour, node_files
 from . import strip_record as rec
 from .frame_stylizer import NodeSettings
@@ -41,23 +42,21 @@ _FLOAT_SUFFIXES = (".exr", ".hdr")
 
 
 # ------------------------------------------------------------------------------------------
-# Strips, across Blender versions
+# Strips (across Blender versions: see blender_compat)
 # ------------------------------------------------------------------------------------------
 
-
-def top_strips(editor: bpy.types.SequenceEditor):
-    """The editor's top-level strips (``strips`` from 4.4, ``sequences`` before)."""
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
+top_strips = compat.top_strips
+all_strips = compat.all_strips
 
 
-def all_strips(editor: bpy.types.SequenceEditor):
-    """Every strip, meta strips' contents included."""
-    return editor.strips_all if hasattr(editor, "strips_all") else editor.sequences_all
+def sequencer_scene(context: bpy.types.Context) -> bpy.types.Scene | None:
+    """The scene whose strips the sequencer shows (5.x: the workspace's sequencer scene)."""
+    return compat.sequencer_scene(context)
 
 
 def active_strip(context: bpy.types.Context):
     """The sequencer's active strip, or None."""
-    scene = context.scene
+    scene = sequencer_scene(context)
     editor = scene.sequence_editor if scene is not None else None
     return None if editor is None else editor.active_strip
 
@@ -176,13 +175,13 @@ def strip_plan(context: bpy.types.Context, source, folder: Path) -> tuple[StripP
 def _render_settings(scene: bpy.types.Scene, camera, exr: Path, passes: bool):
     """Temporarily: write a multilayer 32-bit EXR to ``exr``, with the Vector and Depth passes."""
     render, fmt = scene.render, scene.render.image_settings
-    saved = (render.filepath, render.use_file_extension, fmt.file_format, fmt.color_depth, fmt.color_mode,
-             fmt.exr_codec, scene.camera, scene.frame_current)
+    saved = (render.filepath, render.use_file_extension, scene.camera, scene.frame_current)
+    saved_format = compat.image_format_state(fmt)
     layers = [(layer, layer.use_pass_vector, layer.use_pass_z) for layer in scene.view_layers]
     try:
         render.filepath = str(exr)
         render.use_file_extension = False
-        fmt.file_format = "OPEN_EXR_MULTILAYER"
+        compat.set_file_format(fmt, "OPEN_EXR_MULTILAYER")
         fmt.color_depth = "32"
         fmt.color_mode = "RGBA"
         fmt.exr_codec = "ZIP"
@@ -194,8 +193,8 @@ def _render_settings(scene: bpy.types.Scene, camera, exr: Path, passes: bool):
                 layer.use_pass_z = True
         yield
     finally:
-        (render.filepath, render.use_file_extension, fmt.file_format, fmt.color_depth, fmt.color_mode,
-         fmt.exr_codec, scene.camera, frame) = saved
+        render.filepath, render.use_file_extension, scene.camera, frame = saved
+        compat.restore_image_format(fmt, saved_format)
         for layer, vector, z in layers:
             layer.use_pass_vector, layer.use_pass_z = vector, z
         scene.frame_set(frame)

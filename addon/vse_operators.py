@@ -35,7 +35,7 @@ class _StripOperator(JobOperator):
 
     def make_job(self, context: bpy.types.Context) -> Job | None:
         self._notes = []
-        scene = context.scene
+        scene = vse.sequencer_scene(context)
         source, output = vse.find_pair(scene, vse.active_strip(context))
         if source is None:
             record = vse.record_of(vse.active_strip(context)) or {}
@@ -132,7 +132,8 @@ class NST_OT_select_strip(bpy.types.Operator):
     name: bpy.props.StringProperty()
 
     def execute(self, context: bpy.types.Context) -> set[str]:
-        editor = context.scene.sequence_editor
+        scene = vse.sequencer_scene(context)
+        editor = scene.sequence_editor if scene is not None else None
         strip = vse.all_strips(editor).get(self.name) if editor is not None else None
         if strip is None:
             self.report({"ERROR"}, f"no strip named '{self.name}'")
@@ -165,7 +166,8 @@ class NST_PT_sequencer(bpy.types.Panel):
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
-        return context.scene is not None and context.scene.sequence_editor is not None
+        scene = vse.sequencer_scene(context)
+        return scene is not None and scene.sequence_editor is not None
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
@@ -174,7 +176,7 @@ class NST_PT_sequencer(bpy.types.Panel):
             layout.label(text="Select a movie, image or scene strip")
             _draw_jobs(layout, None)
             return
-        source, output = vse.find_pair(context.scene, strip)
+        source, output = vse.find_pair(vse.sequencer_scene(context), strip)
         if source is None:
             layout.label(text=f"Source strip '{(vse.record_of(strip) or {}).get('source', '?')}' is gone",
                          icon="ERROR")

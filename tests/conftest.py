@@ -11,6 +11,13 @@ import torch
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def pytest_addoption(parser):
+    """``--bpy 4.5,5.0``: the Blender versions the Blender tests run under (default: all found)."""
+    parser.addoption("--bpy", default="", metavar="VERSIONS",
+                     help="comma-separated Blender versions (major.minor) for the Blender tests of tests/addon; "
+                          "default: every version with a bpy Python (see tests/blender_pythons.py)")
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip shared-data checks when ../shared/data is absent; skip CUDA checks without CUDA."""
     has_shared = (SHARED / "data").is_dir()

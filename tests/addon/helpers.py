@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests import blender_pythons
 
 REPO = Path(__file__).resolve().parents[2]
 RESULT_PREFIX = "NST_RESULT "
@@ -47,12 +47,15 @@ def run_check_script(script: Path, mode: str, args: list[str], *, cwd: Path, tim
                      expect_exit: int | None = None) -> tuple[dict, subprocess.CompletedProcess]:
     """Run ``script MODE ARGS`` under PyPI ``bpy`` in a subprocess; return its checks.
 
+    The Python is :func:`tests.blender_pythons.current`: the Blender version the test runs under.
+
     The script prints ``NST_RESULT {json}``; a timeout, a non-zero exit or a failed check fails the
     test with the script's output. With ``expect_exit`` only the exit code is checked.
     """
-    if importlib.util.find_spec("bpy") is None:
-        pytest.skip("PyPI bpy is not installed: pip install -e '.[test]'")
-    command = [sys.executable, str(script), mode, *args]
+    python = blender_pythons.current()
+    if blender_pythons.bpy_version(python) is None:
+        pytest.skip(f"PyPI bpy is not installed for {python}: make setup")
+    command = [str(python), str(script), mode, *args]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd,
                               env=env if env is not None else dict(os.environ))

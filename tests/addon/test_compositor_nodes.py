@@ -65,6 +65,12 @@ def _error_lines(stderr: str) -> list[str]:
 # ------------------------------------------------------------------------------------------
 
 
+def test_blender_compat_helpers(tmp_path: Path) -> None:
+    """addon/blender_compat.py: compositor tree and output, formats, File Output, sequencer, F-Curves."""
+    checks, _ = run_checks("compat", tmp_path)
+    assert checks["tree"][0] and checks["file_output"][0] and checks["effect"][0] and checks["curves"][0]
+
+
 def test_register_unregister_twice_and_job_runner(tmp_path: Path) -> None:
     checks, _ = run_checks("register", tmp_path)
     assert checks["unregistered_2"][0] and checks["registered_2"][0]
@@ -90,7 +96,7 @@ def test_settings_survive_save_and_reload_and_f_writes_the_stylised_still(tmp_pa
     # pixels Blender itself saved as the user's 8-bit PNG, up to its rounding and dither (intensity 1).
     display, render, stylized = _srgb(paths["display"]), _srgb(paths["render"]), _srgb(paths["stylized"])
     assert np.abs(display - render).max() <= 2.0 / 255
-    assert np.abs(display - render).mean() <= 0.5 / 255
+    assert np.abs(display - render).mean() <= 0.6 / 255  # 4.5/5.x: < 0.5/255; Blender 4.2 gave 0.53/255
     assert stylized.shape == render.shape
     assert np.abs(stylized - render).mean() > 0.02  # it was stylised
 
@@ -197,7 +203,10 @@ def test_fusion_masks_choose_the_style_per_region(tmp_path: Path, model: Path) -
 
     from core.io.exr import read_exr_channels  # noqa: PLC0415
 
-    mask = (read_exr_channels(paths["mask"])["R"] > 0.5).astype(np.uint8)
+    channels = read_exr_channels(paths["mask"])
+    # R on 4.5 and 5.x (the capture's RGBA format); 4.2 named a float input's channel otherwise.
+    name = next((c for c in ("R", "V", "Y") if c in channels), sorted(channels)[0])
+    mask = (channels[name] > 0.5).astype(np.uint8)
     assert abs(mask[:, :64].mean() - 1.0) < 0.05 and mask[:, 64:].mean() < 0.05  # the left half
     # Compare away from the region border (the banks work on 1/8-resolution features).
     kernel = np.ones((33, 33), np.uint8)

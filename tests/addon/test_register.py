@@ -18,6 +18,8 @@ from types import ModuleType
 import numpy
 import pytest
 
+from tests import blender_pythons
+
 REPO = Path(__file__).resolve().parents[2]
 CHECK_SCRIPT = Path(__file__).resolve().parent / "blender_scripts" / "register_check.py"
 RESULT_PREFIX = "NST_RESULT "
@@ -36,10 +38,11 @@ def _text(stream: str | bytes | None) -> str:
 
 def run_register_check(user_resources: Path, *extra_args: str) -> dict:
     """Run the check script under bpy and return its checks; on failure, fail with its output."""
-    if importlib.util.find_spec("bpy") is None:
-        pytest.skip("PyPI bpy is not installed: pip install -e '.[test]'")
+    python = blender_pythons.current()
+    if blender_pythons.bpy_version(python) is None:
+        pytest.skip(f"PyPI bpy is not installed for {python}: make setup")
     command = [
-        sys.executable,
+        str(python),
         str(CHECK_SCRIPT),
         "--repo",
         str(REPO),
@@ -83,13 +86,14 @@ def test_registers_without_torch(tmp_path: Path) -> None:
 
 
 def _extension_cli() -> Path:
-    """Blender's own extension tool (``blender -c extension``), shipped inside the bpy wheel."""
-    spec = importlib.util.find_spec("bpy")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("PyPI bpy is not installed: pip install -e '.[test]'")
-    bpy_dir = Path(next(iter(spec.submodule_search_locations)))
-    found = sorted(bpy_dir.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
-    assert found, f"blender_ext.py not found under {bpy_dir}"
+    """Blender's own extension tool (``blender -c extension``), shipped inside the bpy wheel of the
+    Blender version the test runs under."""
+    python = blender_pythons.current()
+    if blender_pythons.bpy_version(python) is None:
+        pytest.skip(f"PyPI bpy is not installed for {python}: make setup")
+    found = [path for site in blender_pythons.site_packages(python)
+             for path in sorted((site / "bpy").glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))]
+    assert found, f"blender_ext.py not found for {python}"
     return found[-1]
 
 
@@ -100,7 +104,7 @@ def test_manifest_validates_and_build_leaves_out_dev_files(tmp_path: Path) -> No
         ["validate", str(REPO)],
         ["build", "--source-dir", str(REPO), "--output-dir", str(tmp_path)],
     ):
-        proc = _run([sys.executable, str(cli), *args])
+        proc = _run([str(blender_pythons.current()), str(cli), *args])
         assert proc.returncode == 0, f"{args[0]} failed:\n{proc.stdout}\n{proc.stderr}"
     manifest = tomllib.loads((REPO / "blender_manifest.toml").read_text(encoding="utf-8"))
     with zipfile.ZipFile(tmp_path / f"{manifest['id']}-{manifest['version']}.zip") as archive:

@@ -54,6 +54,13 @@ def disable_extension() -> list:
     return errors
 
 
+def compat():
+    """The add-on's :mod:`addon.blender_compat` (the extension must be enabled)."""
+    import importlib
+
+    return importlib.import_module(f"{MODULE}.addon.blender_compat")
+
+
 def preferences():
     """The extension's preferences."""
     import bpy
@@ -129,8 +136,7 @@ def build_scene(frames: int = 6, size: tuple[int, int] = (64, 48)):
     for frame, x in ((1, -1.5), (frames, 1.5)):
         cube.location = (x, 0.3, 1.0)
         cube.keyframe_insert("location", frame=frame)
-    fcurves = cube.animation_data.action.fcurves if hasattr(cube.animation_data.action, "fcurves") else []
-    for curve in fcurves:
+    for curve in compat().animation_fcurves(cube):
         for key in curve.keyframe_points:
             key.interpolation = "LINEAR"
     scene.frame_set(1)
@@ -138,23 +144,50 @@ def build_scene(frames: int = 6, size: tuple[int, int] = (64, 48)):
 
 
 def compositor(scene):
-    """The scene's compositor tree with Render Layers and Composite, cleared of other nodes."""
-    scene.use_nodes = True
-    tree = scene.node_tree
+    """The scene's compositor tree with Render Layers and its output, cleared of other nodes.
+
+    The output is the Composite node (4.x) or the Group Output (5.x); link to
+    :func:`output_input` of it.
+    """
+    tree = compat().compositor_tree(scene, create=True)
     for node in list(tree.nodes):
         tree.nodes.remove(node)
     layers = tree.nodes.new("CompositorNodeRLayers")
-    composite = tree.nodes.new("CompositorNodeComposite")
+    composite = compat().new_compositor_output(tree)
     return tree, layers, composite
 
 
+def box_mask(tree, x, y, width, height):
+    """A Box Mask node (relative position and size): properties on 4.x, input sockets on 5.x."""
+    box = tree.nodes.new("CompositorNodeBoxMask")
+    if "Position" in box.inputs:
+        box.inputs["Position"].default_value = (x, y)
+        box.inputs["Size"].default_value = (width, height)
+    else:
+        box.x, box.y, box.mask_width, box.mask_height = x, y, width, height
+    return box
+
+
+def math_node(tree, operation):
+    """A Math node in a compositor tree: ``CompositorNodeMath`` on 4.x, the shared ``ShaderNodeMath`` on 5.x."""
+    idname = "CompositorNodeMath" if hasattr(__import__("bpy").types, "CompositorNodeMath") else "ShaderNodeMath"
+    node = tree.nodes.new(idname)
+    node.operation = operation
+    return node
+
+
+def output_input(composite):
+    """The Image input of the compositor's output node."""
+    return compat().compositor_output_input(composite)
+
+
 def add_style_node(scene, *, idname="NST_CompositorNodeStyleTransfer", link_image=True):
-    """A style node between Render Layers and Composite; returns ``(tree, node, layers, composite)``."""
+    """A style node between Render Layers and the compositor output; returns ``(tree, node, layers, composite)``."""
     tree, layers, composite = compositor(scene)
     node = tree.nodes.new(idname)
     if link_image:
         tree.links.new(layers.outputs["Image"], node.inputs["Image"])
-    tree.links.new(node.outputs["Image"], composite.inputs["Image"])
+    tree.links.new(node.outputs["Image"], output_input(composite))
     return tree, node, layers, composite
 
 

@@ -50,7 +50,7 @@ def _setup(args, *, save=True):
 
 
 def _strips(editor):
-    return editor.strips if hasattr(editor, "strips") else editor.sequences
+    return h.compat().top_strips(editor)
 
 
 def _snapshot(editor):
@@ -158,7 +158,9 @@ def check_strips(args, checks):
     images.nst.style_1 = "a"
 
     # Errors first: one clear message each, the sequencer unchanged.
-    colour_strip = _strips(editor).new_effect("colour", "COLOR", channel=7, frame_start=1, frame_end=5)
+    colour_strip = h.compat().new_effect_strip(editor, "colour", "COLOR", channel=7, frame_start=1, length=4)
+    checks["effect_length"] = [(colour_strip.frame_final_start, colour_strip.frame_final_end) == (1, 5),
+                               (colour_strip.frame_final_start, colour_strip.frame_final_end)]
     before = _snapshot(editor)
     movie.nst.style_1 = ""
     no_style = _expect_error(bpy, lambda: _stylize(bpy, editor, movie))
@@ -349,7 +351,7 @@ def check_scene(args, checks):
     shot = h.build_scene(frames=4, size=(48, 32))
     shot.name = "Shot"
     shot.render.filepath = "//render/"
-    shot.render.image_settings.file_format = "PNG"
+    h.compat().set_file_format(shot.render.image_settings, "PNG")
     edit = bpy.data.scenes.new("Edit")
     edit.render.resolution_x, edit.render.resolution_y = 96, 64
     editor = edit.sequence_editor_create()
@@ -361,9 +363,12 @@ def check_scene(args, checks):
     editor.active_strip = strip
     jobs = _import("addon.jobs")
     jobs.RUNNER._synchronous = False  # as with Blender's UI: one render per main-thread step, then the worker
-    with bpy.context.temp_override(scene=edit):
+    # 5.x: the sequencer shows the workspace's sequencer scene, here not the active scene (the shot).
+    override = {"scene": shot, "sequencer_scene": edit} if hasattr(bpy.context, "sequencer_scene") else {"scene": edit}
+    with bpy.context.temp_override(**override):
         result = bpy.ops.nst.stylize_strip()
     jobs.RUNNER.shutdown()
+    checks["sequencer_scene"] = [True, sorted(override)]
     out = _strips(editor).get(strip.nst.output)
     folder = _check_pair(checks, "scene", out, strip, range(0, 3)) if out is not None else None
     checks["scene_result"] = [result == {"FINISHED"} and out is not None, list(result)]
