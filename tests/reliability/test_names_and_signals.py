@@ -101,14 +101,21 @@ def test_sigterm_inside_a_write_removes_the_temporary(tmp_path):
     assert dest.read_bytes() == b"old"
 
 
+FRAMES_TERM = 48
+
+
 def test_sigterm_to_the_cli_at_random_moments_leaves_no_temporary(tmp_path):
-    """SIGTERM the video CLI at random moments (16 frames of 256×192, 16-bit PNG: slow writes)."""
+    """SIGTERM the video CLI at random moments (48 frames of 256×192, 16-bit PNG: slow writes).
+
+    48 frames so the job outlasts the 8 rounds even on an idle machine (with 16, a quiet CPU
+    finished the job after 2 terminations).
+    """
     from core.io.images import write_image
     from tests.reliability.helpers import pan_frame
 
     src_dir = tmp_path / "in"
     src_dir.mkdir()
-    for k in range(16):
+    for k in range(FRAMES_TERM):
         write_image(src_dir / f"frame_{k + 1:04d}.png", pan_frame(k, 192, 256), bit_depth=16)
     model = make_model(tmp_path / "model")
     rng = np.random.default_rng(18)
@@ -139,6 +146,6 @@ def test_sigterm_to_the_cli_at_random_moments_leaves_no_temporary(tmp_path):
         assert temporaries(out) == [], (temporaries(out), err)
     run = subprocess.run(argv, cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert len(frame_names(out)) == 16 and temporaries(out) == []
+    assert len(frame_names(out)) == FRAMES_TERM and temporaries(out) == []
     print(f"\nSIGTERM: {terms} terminations, none left a temporary")
     assert terms >= 3

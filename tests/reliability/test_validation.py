@@ -15,7 +15,6 @@ import importlib.util
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -148,15 +147,27 @@ def test_malformed_manifests_are_one_model_error(tmp_path, files, case):
     assert not (tmp_path / "out").exists()
 
 
-def _addon_available_styles():
-    """``addon.model_styles.available_styles`` with the repository root imported as a package."""
-    name = "nst_repo_under_test"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO / "__init__.py", submodule_search_locations=[str(REPO)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return importlib.import_module(f"{name}.addon.model_styles").available_styles
+def _addon_available_styles(folder: Path) -> list:
+    """``addon.model_styles.available_styles(folder)``, run in a subprocess.
+
+    The add-on package imports ``bpy``, which must not enter the test process (it crashes the
+    interpreter at exit); the subprocess ends with ``os._exit``. A timeout is a hang.
+    """
+    code = f"""
+import importlib, importlib.util, os, sys
+spec = importlib.util.spec_from_file_location("nst_repo_under_test", {str(REPO / "__init__.py")!r},
+                                              submodule_search_locations=[{str(REPO)!r}])
+module = importlib.util.module_from_spec(spec)
+sys.modules["nst_repo_under_test"] = module
+spec.loader.exec_module(module)
+styles = importlib.import_module("nst_repo_under_test.addon.model_styles").available_styles({str(folder)!r})
+print("NST_STYLES", repr(styles), flush=True)
+os._exit(0)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
+    lines = [line for line in run.stdout.splitlines() if line.startswith("NST_STYLES ")]
+    assert lines, run.stdout + run.stderr
+    return eval(lines[-1][len("NST_STYLES "):])  # noqa: S307 - our own repr of a list of names
 
 
 @pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
@@ -171,11 +182,7 @@ def test_special_files_are_refused_without_being_opened(tmp_path, files, kind):
     run, seconds = _run(cli("stylebank", "list", folder), timeout=30)
     _one_error(run, 4, "model manifest", words)
     # the add-on's style menu reads the same way: it must answer (with no styles), not hang
-    result = []
-    t = threading.Thread(target=lambda: result.append(_addon_available_styles()(folder)), daemon=True)
-    t.start()
-    t.join(20)
-    assert result == [[]], "the add-on's style list blocked on a special file"
+    assert _addon_available_styles(folder) == [], "the add-on's style list read a special file"
     # as an image, a style image, encoder weights: refused, never opened
     image = tmp_path / "img.png"
     special(image)
