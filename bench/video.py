@@ -103,6 +103,7 @@ from video_quality import (  # noqa: E402
     line_plot,
     sharpness,
     sharpness_ratios,
+    slope_per_100,
 )
 from benchlib import (  # noqa: E402
     loadavg,
@@ -124,17 +125,6 @@ def _log(msg: str) -> None:
 def _rel(path: Path) -> str:
     path = Path(path)
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
-def _slope_per_100(xs: list[int], ys: list[float]) -> float | None:
-    """Least-squares slope of ``ys`` over ``xs``, × 100 (``None`` for fewer than 3 points)."""
-    if len(xs) < 3:
-        return None
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx == 0:
-        return None
-    return 100.0 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +192,7 @@ def run_one(cfg: dict) -> dict:
     cpu_intervals = [b - a for a, b in zip(cpu, cpu[1:])]
     start = RSS_FROM if len(rss) >= 3 * RSS_FROM else len(rss) // 3
     xs = list(range(start, len(rss)))
-    slope = _slope_per_100(xs, [rss[i] for i in xs])
+    slope = slope_per_100([rss[i] for i in xs], xs)
     return {
         "name": name, "method": cfg["method"], "coherent": cfg["coherent"],
         "blend": cfg.get("blend") if cfg["coherent"] else None, "keep": request.keep,
