@@ -14,7 +14,7 @@ def _train_config(args: argparse.Namespace, **overrides):
     values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
-                                            "checkpoint_every", "precision",
+                                            "checkpoint_every", "precision", "bank_warmup",
                                             "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
     config = TrainConfig(**values)
@@ -99,6 +99,8 @@ def add_parser(sub) -> None:
     t.add_argument("--resume", action="store_true", help="continue from the folder's checkpoint")
     t.add_argument("--t", type=int, default=None, help="stylising steps per auto-encoder step (default 2)")
     t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 500)")
+    t.add_argument("--bank-warmup", type=int, default=None,
+                   help="then this many T+1 steps in which style steps train the banks only (default 0)")
     t.add_argument("--width", type=int, default=None, help="network width (default 24)")
     t.add_argument("--arch", type=int, default=None, choices=(2, 3), help="network architecture (default 3)")
     training_options(t, "steps after the warm-up (default 4000)")

@@ -210,6 +210,23 @@ def test_training_resume_after_a_stop_matches_an_uninterrupted_run(encoder, cont
         train(content_dir, {"red": style_files[0]}, tmp_path / "split", encoder, config=TINY, resume=True)
 
 
+def test_bank_warmup_keeps_the_auto_encoder_while_the_banks_start(encoder, content_dir, style_files, tmp_path):
+    styles = {"red": style_files[0], "blue": style_files[1]}
+    base = {**TINY.__dict__, "ae_warmup": 2}
+    train(content_dir, styles, tmp_path / "ae", encoder, config=TrainConfig(**{**base, "steps": 0}))
+    # t = 2: the two steps after the warm-up are both stylising steps
+    train(content_dir, styles, tmp_path / "banks", encoder, config=TrainConfig(**{**base, "steps": 2, "bank_warmup": 2}))
+    train(content_dir, styles, tmp_path / "all", encoder, config=TrainConfig(**{**base, "steps": 2}))
+    ae, banks, joint = (load_model(tmp_path / name)[0] for name in ("ae", "banks", "all"))
+    for part in ("encoder", "decoder"):
+        for (k, v1), v2, v3 in zip(getattr(ae, part).state_dict().items(), getattr(banks, part).state_dict().values(),
+                                   getattr(joint, part).state_dict().values()):
+            assert torch.equal(v1, v2), k  # E and D untouched by the banks' first steps
+    assert any(not torch.equal(a, b) for a, b in zip(ae.decoder.state_dict().values(),
+                                                       joint.decoder.state_dict().values()))
+    assert any(not torch.equal(a, b) for a, b in zip(ae.banks.state_dict().values(), banks.banks.state_dict().values()))
+
+
 def test_add_style_trains_only_the_new_bank(encoder, content_dir, style_files, tmp_path):
     model = tmp_path / "m"
     train(content_dir, {"red": style_files[0], "blue": style_files[1]}, model, encoder, config=TINY)
