@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..requests.gatys import GatysConfig
+from ..requests.gatys import COLOR_MODES, GatysConfig
 from ..requests.video import VideoRequest
 from .common import add_run_options, positive_int, progress_bar
 
@@ -43,6 +43,8 @@ def add_parser(sub) -> None:
     p.add_argument("--keep", type=float, default=VideoRequest.keep,
                    help=f"share of the propagated result kept where the motion is trusted (default {VideoRequest.keep})")
     p.add_argument("--size", type=positive_int, default=None, help="long side of the result in px (default: as input)")
+    p.add_argument("--preserve-color", choices=COLOR_MODES, default="none",
+                   help="keep each frame's colours (luminance) or colour statistics (histogram); every method")
     p.add_argument("--iterations", type=positive_int, default=100, help="Gatys: iterations of the first frame")
     p.add_argument("--next-iterations", type=positive_int, default=VideoRequest.gatys_next_iterations,
                    help="Gatys: iterations of each later frame (warm-started)")
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         source=args.input, output=args.output, method=args.method, coherent=args.coherent, flow=args.flow,
         dis_preset=args.dis_preset, vectors_dir=args.vectors_dir, blend=args.blend, keep=args.keep,
         restore_detail=args.restore_detail,
-        size=args.size, model=args.model, style_names=tuple(args.style_names),
+        size=args.size, preserve_color=args.preserve_color, model=args.model, style_names=tuple(args.style_names),
         style_weights=None if args.style_weights is None else tuple(args.style_weights), strength=args.strength,
         styles=tuple(args.styles), gatys=GatysConfig(iterations=args.iterations, pyramid_levels=1),
         gatys_next_iterations=args.next_iterations, temporal_weight=args.temporal_weight, device=args.device,

@@ -38,8 +38,8 @@ from ..io.images import ImageData
 from ..io.sequences import open_frames, open_sink, output_location
 from ..io.video_files import VideoSink
 from ..requests.video import VideoRequest
-from ..video import flow as flowlib
-from ..video.online import OnlineStylizer
+from ..engine.frames import FrameEngine
+from ..engine.motion import FramePasses, pass_motion
 from ..video.render_passes import VectorFrames
 from ..video.temporal_metrics import WarpingErrorMeter
 from ..requests.checks import check_memory
@@ -78,7 +78,8 @@ class VideoOutcome:
 
 def _fingerprint(request: VideoRequest) -> dict:
     """The settings that change the pictures (a rerun must match them to resume)."""
-    keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "restore_detail", "size", "style_names",
+    keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "restore_detail", "size", "preserve_color",
+            "style_names",
             "style_weights", "strength", "gatys_next_iterations", "temporal_weight")
     record = {k: getattr(request, k) for k in keys}
     record["model"] = str(request.model) if request.model else "vendored"
@@ -139,20 +140,20 @@ def _write_record(sink, fingerprint: dict) -> None:
     atomic_write_bytes(_record_path(sink), (json.dumps(fingerprint, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _save_state(sink, index: int, state: dict, previous: torch.Tensor | None) -> None:
-    """Keep frame ``index``'s features and those of ``index − 1`` (``previous``).
+def _save_state(sink, index: int, current: dict[str, torch.Tensor], previous: dict[str, torch.Tensor]) -> None:
+    """Keep frame ``index``'s resume state and that of ``index − 1`` (``previous``).
 
-    Written before the frame's output: a kill after this write but before the output leaves
-    ``index − 1`` as the resume point, and its features are in the file too.
+    The state is what the written frame does not hold: the features (feature blending) and the
+    engine's own result when colour preservation changed the written one. Written before the
+    frame's output: a kill after this write but before the output leaves ``index − 1`` as the
+    resume point, and its state is in the file too.
     """
-    feats = state.get("features")
-    if feats is None:
+    if not current:
         return
     from safetensors.torch import save
 
-    tensors = {"features": feats.contiguous().cpu()}
-    if previous is not None:
-        tensors["previous"] = previous.contiguous().cpu()
+    tensors = {k: v.contiguous().cpu() for k, v in current.items()}
+    tensors.update({f"previous.{k}": v.contiguous().cpu() for k, v in previous.items()})
     atomic_write_bytes(sink.state_dir / STATE_NAME, save(tensors, metadata={"index": str(index)}))
 
 
@@ -166,9 +167,9 @@ def _load_state(sink, index: int) -> dict | None:
         with safe_open(str(path), framework="pt") as f:
             saved = (f.metadata() or {}).get("index")
             if saved == str(index):
-                return {"features": f.get_tensor("features")}
-            if saved == str(index + 1) and "previous" in f.keys():
-                return {"features": f.get_tensor("previous")}
+                return {k: f.get_tensor(k) for k in f.keys() if not k.startswith("previous.")}
+            if saved == str(index + 1):
+                return {k[9:]: f.get_tensor(k) for k in f.keys() if k.startswith("previous.")}
             return None
     except Exception:  # noqa: BLE001 - a damaged state file only costs exactness, never the run
         return None
@@ -179,39 +180,16 @@ def _working_size(source: FrameSource, size: int | None) -> tuple[int, int]:
     return (h, w) if size is None else size_for_long_side(h, w, size)
 
 
-def _frame_rgb(image: ImageData, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    rgb = image.srgb()
+def _alpha(image: ImageData, size: tuple[int, int]) -> torch.Tensor | None:
     alpha = image.alpha
-    if tuple(rgb.shape[-2:]) != size:
-        rgb = resize(rgb, size).clamp(0, 1)
-        alpha = None if alpha is None else resize(alpha, size).clamp(0, 1)
-    return rgb, alpha
+    if alpha is not None and tuple(alpha.shape[-2:]) != size:
+        alpha = resize(alpha, size).clamp(0, 1)
+    return alpha
 
 
-class _VectorMotion:
-    """Flow ``t → t−1`` and its confidence from renderer vectors (Vector pass EXRs, optional Depth)."""
-
-    def __init__(self, folder: Path, working: tuple[int, int], source_size: tuple[int, int]) -> None:
-        self.working, self.source_size = working, source_size
-        self.vectors = VectorFrames(folder)
-
-    def __call__(self, frame: torch.Tensor, prev_frame: torch.Tensor, info: FrameInfo,
-                 prev_info: FrameInfo) -> tuple[np.ndarray, np.ndarray]:
-        vec, depth = self.vectors.read(info.number)
-        if vec.shape[:2] != self.source_size:
-            raise InputError(
-                f"vectors for frame {info.number} are {vec.shape[1]}×{vec.shape[0]} but the frames are "
-                f"{self.source_size[1]}×{self.source_size[0]}"
-            )
-        prev_vec = prev_depth = None
-        if prev_info.number in self.vectors.by_number:
-            prev_vec, prev_depth = self.vectors.read(prev_info.number)
-            if prev_vec.shape != vec.shape:
-                raise InputError(f"vectors for frames {prev_info.number} and {info.number} differ in size")
-        both_depths = depth is not None and prev_depth is not None
-        flow, conf = flowlib.vector_confidence(vec, depth if both_depths else None, prev_depth if both_depths else None,
-                                               vector_prev=prev_vec)
-        return flowlib.resize_motion(flow, conf, self.working)
+def _working_rgb(image: ImageData, size: tuple[int, int]) -> torch.Tensor:
+    rgb = image.srgb()
+    return rgb if tuple(rgb.shape[-2:]) == size else resize(rgb, size).clamp(0, 1)
 
 
 def run_video(request: VideoRequest, progress: ProgressCallback | None = None) -> VideoOutcome:
@@ -288,11 +266,22 @@ def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCa
     remove_stale_temporaries(_record_path(sink).parent, {_record_path(sink).name})
     frames = source.frames
     working = _working_size(source, request.size)
-    vectors = _VectorMotion(request.vectors_dir, working, source.size) if request.coherent and request.flow == "vectors" else None
+    vectors = VectorFrames(request.vectors_dir) if request.coherent and request.flow == "vectors" else None
     if vectors is not None:
-        vectors.vectors.check(frames)
-    engine = OnlineStylizer(request, quantisation_bits=sink.quantisation_bits)
+        vectors.check(frames)
+        if len(frames) > 1:  # the passes belong to these frames: checked before any work
+            pass_motion(FramePasses(vectors.read(frames[1].number)[0]), None, source.size, working,
+                        where=f"frame {frames[1].number}")
+
+    def passes(info: FrameInfo) -> FramePasses | None:
+        if vectors is None or info.number not in vectors.by_number:
+            return None
+        return FramePasses(*vectors.read(info.number))
+
+    engine = FrameEngine(request, quantisation_bits=sink.quantisation_bits, scale_back=False)
     device = engine.device
+    # The written frame is not the engine's own result when colour preservation follows the network.
+    post_processed = request.method != "gatys" and request.preserve_color != "none"
 
     start = 0 if request.overwrite else sink.first_missing()
     fingerprint = _identity(request, source)
@@ -301,34 +290,38 @@ def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCa
 
     resumed_state = None
     if request.coherent and 0 < start < len(frames):
-        state = _load_state(sink, start - 1) if engine.uses_features else None
-        resumed_state = engine.restore(_frame_rgb(source.read(start - 1), working)[0],
-                                       _frame_rgb(sink.read_done(frames[start - 1]), working)[0],
-                                       None if state is None else state["features"])
+        state = _load_state(sink, start - 1) if engine.uses_features or post_processed else None
+        before = frames[start - 1]
+        kept = state["image"] if state and "image" in state else sink.read_done(before).srgb()
+        resumed_state = engine.restore(before.index, source.read(start - 1).srgb(), kept, passes=passes(before),
+                                       features=None if state is None else state.get("features"))
     if meter is not None and start > 0:
         for info, image in source.iter_frames(0):
             if info.index >= start:
                 break
-            meter.update(_frame_rgb(sink.read_done(info), working)[0], _frame_rgb(image, working)[0])
+            meter.update(_working_rgb(sink.read_done(info), working), _working_rgb(image, working))
 
     tracker = ProgressTracker(progress, max(len(frames) - start, 1))
     computed, frame_seconds = 0, []
-    previous = engine.prev.get("features") if engine.prev is not None else None
+    previous: dict[str, torch.Tensor] = {}
+    if resumed_state is not None and state:
+        previous = state
     for info, image in source.iter_frames(start):
         t0 = time.perf_counter()
-        frame, alpha = _frame_rgb(image, working)
-        fl = conf = None
-        if vectors is not None and engine.prev is not None:
-            fl, conf = vectors(frame, engine.prev_frame, info, frames[info.index - 1])
-        out, state = engine.step(frame, flow=fl, confidence=conf)
+        result = engine.step(image.srgb(), info.index, passes=passes(info), where=f"frame {info.number}")
         if computed == 0:
             _write_record(sink, fingerprint)
         if request.coherent:
-            _save_state(sink, info.index, state, previous)  # before the frame: see _save_state
-            previous = state.get("features")
-        sink.write(info, out, alpha)
+            current = {}
+            if result.state.get("features") is not None:
+                current["features"] = result.state["features"]
+            if post_processed:
+                current["image"] = result.raw
+            _save_state(sink, info.index, current, previous)  # before the frame: see _save_state
+            previous = current
+        sink.write(info, result.image, _alpha(image, working))
         if meter is not None:
-            meter.update(out, frame)
+            meter.update(result.image, _working_rgb(image, working))
         computed += 1
         frame_seconds.append(time.perf_counter() - t0)
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..foundation.errors import InputError
 from .analogy import AnalogyConfig
 from .checks import check_number
-from .gatys import MAX_ITERATIONS, MAX_LONG_SIDE, GatysConfig
+from .gatys import COLOR_MODES, MAX_ITERATIONS, MAX_LONG_SIDE, GatysConfig
 from .stylize import check_stylebank_styles, check_style_weights
 
 __all__ = ["BLENDS", "DIS_PRESETS", "FLOWS", "METHODS", "MIN_SIZE", "VideoRequest"]
@@ -48,6 +48,9 @@ class VideoRequest:
             amount of fine detail (:func:`core.video.detail.restore_detail`), so coherent frames are
             as crisp as per-frame ones; ``False`` keeps the plain (softer, slightly steadier) blend.
         size: Long side of the working (and output) size; ``None`` keeps the frames' size.
+        preserve_color: ``"none"``, ``"luminance"`` (keep each frame's colours, the style's
+            strokes) or ``"histogram"`` (match the result's colour statistics to the frame's);
+            every method (Gatys applies it inside its optimisation, the others after the network).
         model, style_names, style_weights, strength: StyleBank settings (see :class:`StylizeRequest`).
         styles: Style image files (Gatys), or the reference image B′ (analogy).
         gatys: Gatys settings of the first frame; later frames run ``gatys_next_iterations``.
@@ -72,6 +75,7 @@ class VideoRequest:
     keep: float = 0.85
     restore_detail: bool = True
     size: int | None = None
+    preserve_color: str = "none"
     model: Path | None = None
     style_names: tuple[str, ...] = ()
     style_weights: tuple[float, ...] | None = None
@@ -126,6 +130,9 @@ class VideoRequest:
             raise InputError(f"unknown DIS preset {self.dis_preset!r}; available: {', '.join(DIS_PRESETS)}",
                              setting="dis_preset")
         check_number(self.keep, "keep", low=0.0, high=1.0, setting="keep")
+        if self.preserve_color not in COLOR_MODES:
+            raise InputError(f"unknown colour preservation {self.preserve_color!r}; available: "
+                             f"{', '.join(COLOR_MODES)}", setting="preserve_color")
         if self.method == "gatys":
             if not self.styles:
                 raise InputError("the gatys method needs at least one style image", setting="styles")

@@ -46,7 +46,8 @@ from ..foundation.errors import InputError
 from ..io.exr import read_exr_channels
 from ..io.frame_names import FrameInfo, format_ranges
 
-__all__ = ["VectorFrames", "exr_depth_pass", "exr_vector_pass", "vectors_to_flow"]
+__all__ = ["VectorFrames", "exr_depth_pass", "exr_vector_pass", "read_depth_file", "read_mask_file", "read_pass_file",
+           "read_vector_file", "vectors_to_flow"]
 
 
 def vectors_to_flow(vector: np.ndarray, *, y_up: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -150,6 +151,89 @@ def exr_depth_pass(channels: Mapping[str, np.ndarray]) -> np.ndarray:
     )
 
 
+def _vectors_from(channels: Mapping[str, np.ndarray], path: Path) -> np.ndarray:
+    if not {"X", "Y", "Z", "W"} <= set(channels) and {"R", "G", "B", "A"} <= set(channels) \
+            and _find_components(channels, "vector", "XYZW") is None:
+        # Blender 4.2 captures the pass through a colour socket (addon/blender_compat.vector_pass_socket_type).
+        channels = {xyzw: channels[rgba] for xyzw, rgba in zip("XYZW", "RGBA")}
+    try:
+        return exr_vector_pass(channels)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
+def _depth_from(channels: Mapping[str, np.ndarray], *, gray: bool) -> np.ndarray | None:
+    try:
+        depth = exr_depth_pass(channels)
+    except InputError:
+        # A File Output slot fed the Depth socket (a file of its own) writes it as gray R, G, B (A).
+        value = next((channels[n] for n in ("R", "Y") if n in channels), None) if gray else None
+        if value is None:
+            return None
+        depth = np.asarray(value, dtype=np.float32)
+    return np.nan_to_num(depth, nan=1e10, posinf=1e10, neginf=0.0)
+
+
+def read_vector_file(path: Path) -> np.ndarray:
+    """The Vector pass of an EXR: a ``Vector`` layer, bare ``X, Y, Z, W``, or ``R, G, B, A`` standing for them.
+
+    Returns:
+        ``float32 (H, W, 4)``, exactly as stored (NaN/Inf included: whether the motion is usable
+        is :class:`core.engine.motion.PassMotion`'s decision).
+
+    Raises:
+        core.foundation.errors.ImageReadError: The file cannot be read.
+        InputError: No vector channels (the message names the file and what it holds).
+    """
+    return _vectors_from(read_exr_channels(path), Path(path))
+
+
+def read_depth_file(path: Path) -> np.ndarray:
+    """The Depth pass of an EXR (a ``Depth`` layer, a single ``Z``/``V`` channel, or a gray capture).
+
+    Returns:
+        ``float32 (H, W)``; NaN and +Inf (nothing hit) become ``1e10`` as Blender writes the background.
+
+    Raises:
+        InputError: No depth channel.
+    """
+    channels = read_exr_channels(path)
+    depth = _depth_from(channels, gray=True)
+    if depth is None:
+        raise InputError(f"{path}: no Depth pass (found {', '.join(sorted(channels)) or 'no channels'}); "
+                         "enable the Z pass")
+    return depth
+
+
+def read_pass_file(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(vectors (H, W, 4), depth (H, W) or None)`` of one EXR holding the Vector (and maybe Depth) pass.
+
+    Raises:
+        InputError: No vector channels in the file.
+    """
+    channels = read_exr_channels(path)
+    return _vectors_from(channels, Path(path)), _depth_from(channels, gray=False)
+
+
+def read_mask_file(path: Path) -> np.ndarray:
+    """A mask pass (an ID mask, a cryptomatte matte) as ``float32 (H, W)`` weights in [0, 1].
+
+    Masks are data: their values are used as they are, without any colour conversion; NaN
+    counts as 0. The first of ``R, Y, V, Z, A`` (or the only channel) is the mask.
+
+    Raises:
+        InputError: No usable channel.
+    """
+    channels = read_exr_channels(path)
+    value = next((channels[n] for n in ("R", "Y", "V", "Z", "A") if n in channels), None)
+    if value is None and len(channels) == 1:
+        value = next(iter(channels.values()))
+    if value is None:
+        raise InputError(f"{path}: no mask channel (found {', '.join(sorted(channels)) or 'no channels'})")
+    arr = np.nan_to_num(np.asarray(value, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(arr, 0.0, 1.0)
+
+
 def _find_components(
     channels: Mapping[str, np.ndarray], layer: str, components: str, *, allow_bare: bool = True
 ) -> list[str] | None:
@@ -204,14 +288,4 @@ class VectorFrames:
         Raises:
             InputError: No vector channels in the file.
         """
-        path = self.by_number[number]
-        channels = read_exr_channels(path)
-        try:
-            vec = exr_vector_pass(channels)
-        except InputError as exc:
-            raise InputError(f"{path}: {exc}") from None
-        try:
-            depth = exr_depth_pass(channels)
-        except InputError:
-            depth = None
-        return vec, depth
+        return read_pass_file(self.by_number[number])

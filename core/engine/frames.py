@@ -1,0 +1,160 @@
+"""The frame engine every front end drives: :class:`FrameEngine`.
+
+One call per frame, in order: :meth:`FrameEngine.step` takes the frame at its own size, its
+position in the sequence and its render passes, and returns the finished result. Between calls
+the engine keeps what coherence needs (the previous frame, its result and its passes); a frame
+that does not follow the previous one (a jump, a single F12, another size) starts fresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..foundation.device import resolve_device
+from ..foundation.progress import ProgressCallback
+from ..imaging.resize import resize, size_for_long_side
+from ..requests.video import VideoRequest
+from ..video.online import OnlineStylizer
+from .finish import finish_frame
+from .motion import FramePasses, pass_motion
+
+__all__ = ["FrameEngine", "FrameResult"]
+
+
+@dataclass
+class FrameResult:
+    """One stylised frame.
+
+    Attributes:
+        image: The finished frame ``(1, 3, H, W)`` in [0, 1]: colour preserved, at the frame's size
+            (``scale_back``) or at the working size.
+        raw: The engine's own result at the working size (what coherence carries to the next
+            frame; a resumed run restores from it).
+        motion: ``"vectors"``, ``"optical flow"`` or None (the frame was stylised fresh).
+        size: ``(h, w)`` at which the network ran.
+        state: The stylizer's state (``state["features"]`` for an exact resume of feature blending).
+    """
+
+    image: torch.Tensor
+    raw: torch.Tensor
+    motion: str | None
+    size: tuple[int, int]
+    state: dict
+
+
+class FrameEngine:
+    """Stylise a sequence frame by frame, coherently when asked: the one engine of every front end.
+
+    Args:
+        request: The settings (:class:`~core.requests.video.VideoRequest`; source, output and
+            the flow source are the caller's business: passes are given per frame).
+        quantisation_bits: The bit depth results are stored at (8 for PNG), so a resumed run
+            continues from the state an uninterrupted one had; None keeps floats.
+        scale_back: Return results at the frame's own size (the add-on) rather than at the
+            working size (the CLI writes at ``size``).
+        device: A resolved device; None resolves ``request.device``.
+
+    Raises:
+        core.foundation.errors.ModelError: Missing or corrupt weights.
+        core.foundation.errors.InputError: A style the model lacks, bad settings.
+        core.foundation.errors.DeviceError: CUDA asked for but unavailable.
+    """
+
+    def __init__(self, request: VideoRequest, *, quantisation_bits: int | None = 8, scale_back: bool = True,
+                 device: torch.device | None = None) -> None:
+        request.validate_engine()
+        self.request = request
+        self.scale_back = scale_back
+        stylizer_request = request
+        if request.method == "gatys" and request.preserve_color != "none":
+            stylizer_request = replace(request, gatys=replace(request.gatys, preserve_color=request.preserve_color))
+        self.stylizer = OnlineStylizer(stylizer_request, device=device or resolve_device(request.device),
+                                       quantisation_bits=quantisation_bits)
+        self._last: tuple[int, tuple[int, int], FramePasses | None] | None = None  # (position, size, passes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.stylizer.device
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether an exact resume needs the saved features (feature blending)."""
+        return self.stylizer.uses_features
+
+    def working_size(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        """``(h, w)`` at which a frame of ``frame_size`` is stylised."""
+        size = self.request.size
+        return tuple(frame_size) if size is None else size_for_long_side(*frame_size, size)
+
+    def _working(self, frame: torch.Tensor) -> torch.Tensor:
+        size = self.working_size(tuple(frame.shape[-2:]))
+        return frame if tuple(frame.shape[-2:]) == size else resize(frame, size).clamp(0, 1)
+
+    def reset(self) -> None:
+        """Forget the previous frame: the next one is stylised fresh."""
+        self.stylizer.reset()
+        self._last = None
+
+    def restore(self, position: int, frame: torch.Tensor, result: torch.Tensor, *,
+                passes: FramePasses | None = None, features: torch.Tensor | None = None) -> str:
+        """Continue after ``position`` as if it had just been stylised (a resumed run).
+
+        Args:
+            position: The finished frame's position in the sequence.
+            frame: That frame as read ``(1, 3, H, W)``.
+            result: Its result as the engine produced it (:attr:`FrameResult.raw`); resized to the
+                working size if needed.
+            passes: Its render passes.
+            features: Saved features (feature blending), else None.
+
+        Returns:
+            How the state was restored (the stylizer's words).
+        """
+        small = self._working(frame)
+        if tuple(result.shape[-2:]) != tuple(small.shape[-2:]):
+            result = resize(result, tuple(small.shape[-2:])).clamp(0, 1)
+        how = self.stylizer.restore(small, result, features)
+        self._last = (position, tuple(frame.shape[-2:]), passes)
+        return how
+
+    def step(self, frame: torch.Tensor, position: int, *, passes: FramePasses | None = None,
+             masks: list[torch.Tensor | None] | None = None, progress: ProgressCallback | None = None,
+             where: str = "") -> FrameResult:
+        """Stylise the frame at ``position`` (see the module docstring).
+
+        Args:
+            frame: ``(1, 3, H, W)`` display sRGB in [0, 1], at its own size.
+            position: Its position in the sequence (a frame number); only ``previous + 1`` continues.
+            passes: Its render passes (:mod:`.motion` decides whether they describe the motion).
+            masks: Region masks ``(1, 1, H', W')`` in [0, 1], one per style (None = everywhere),
+                any size: resampled to the working size.
+            progress: Slow methods report their iterations; returning False cancels.
+            where: Words naming the frame in messages.
+
+        Raises:
+            core.foundation.errors.InputError: Passes of another size than the frame.
+            core.foundation.errors.Cancelled: ``progress`` returned False.
+        """
+        full = tuple(frame.shape[-2:])
+        small = self._working(frame)
+        size = tuple(small.shape[-2:])
+        follows = self._last is not None and self._last[0] == position - 1 and self._last[1] == full
+        if not follows:
+            self.stylizer.reset()
+        motion = flow = conf = None
+        if self.request.coherent and follows:
+            found = pass_motion(passes, self._last[2], full, size, where=where)
+            if found is not None:
+                (flow, conf), motion = found, "vectors"
+            else:
+                motion = "optical flow"
+        if masks is not None:
+            masks = [torch.ones(1, 1, *size) if m is None else resize(m, size).clamp(0, 1) for m in masks]
+        raw, state = self.stylizer.step(small, flow=flow, confidence=conf, masks=masks,
+                                        progress=progress if self.request.method != "stylebank" else None)
+        self._last = (position, full, passes)
+        image = finish_frame(raw, small, full if self.scale_back else size, method=self.request.method,
+                             preserve_color=self.request.preserve_color)
+        return FrameResult(image=image, raw=raw, motion=motion, size=size, state=state)
