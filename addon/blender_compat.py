@@ -121,7 +121,7 @@ def vector_pass_socket_type() -> str:
     4.5+: ``NodeSocketVector`` (vector sockets have ``dimensions``; X,Y,Z,W reach a File
     Output). 4.2: vector sockets are 3-D, so W would be lost (checked: a File Output fed through
     a Vector socket wrote X,Y,Z only); a ``NodeSocketColor`` keeps all four, written as
-    R,G,B,A, which :func:`.frame_stylizer.read_vectors` reads as X,Y,Z,W.
+    R,G,B,A, which :func:`core.video.render_passes.read_vector_file` reads as X,Y,Z,W.
     """
     if "dimensions" in bpy.types.NodeTreeInterfaceSocketVector.bl_rna.properties:
         return "NodeSocketVector"

@@ -27,7 +27,7 @@ import bpy
 from ..core.foundation.errors import SettingsError
 from . import blender_compat as compat
 from . import colour, jobs, node_files
-from .image_stylizer import ImageTask, stylise_image
+from ..core.jobs.image import ImageTask, stylise_image
 from .job_operator import JobOperator
 from .jobs import MAIN, WORKER, Job
 

@@ -30,7 +30,7 @@ import bpy
 
 from . import blender_compat as compat
 from . import model_styles, node_files
-from .frame_stylizer import NodeSettings
+from ..core.engine.settings import FrameSettings
 from .preferences import get_preferences
 
 PRESERVE_COLOR_ITEMS = (
@@ -287,7 +287,7 @@ class _StylizeNode:
     def draw_style(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
         raise NotImplementedError
 
-    def node_settings(self, context: bpy.types.Context) -> NodeSettings:
+    def node_settings(self, context: bpy.types.Context) -> FrameSettings:
         """The node's settings as core sees them (main or render thread; reads only)."""
         raise NotImplementedError
 
@@ -336,10 +336,10 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
     def node_settings(self, context):
         common = self._common(context)
         if self.method == "STYLEBANK":
-            return NodeSettings(method="stylebank", style_names=(self.style.strip(),) if self.style.strip() else (),
+            return FrameSettings(method="stylebank", style_names=(self.style.strip(),) if self.style.strip() else (),
                                 **common)
         image = bpy.path.abspath(self.style_image) if self.style_image else ""
-        return NodeSettings(method="gatys", style_images=(Path(image),) if image else (),
+        return FrameSettings(method="gatys", style_images=(Path(image),) if image else (),
                             gatys_iterations=self.iterations,
                             gatys_next_iterations=max(1, self.iterations // 3), **common)
 
@@ -382,7 +382,7 @@ class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCu
         indices = range(1, self.style_count + 1)
         names = tuple(getattr(self, f"style_{i}").strip() for i in indices)
         weights = tuple(getattr(self, f"weight_{i}") for i in indices)
-        return NodeSettings(method="stylebank", style_names=names, style_weights=weights,
+        return FrameSettings(method="stylebank", style_names=names, style_weights=weights,
                             masks=self.style_count if self.use_masks else 0, **self._common(context))
 
 
@@ -409,7 +409,7 @@ class NST_CompositorNodeAnalogy(_StylizeNode, bpy.types.CompositorNodeCustomGrou
     def node_settings(self, context):
         common = self._common(context)
         image = bpy.path.abspath(self.reference_image) if self.reference_image else ""
-        return NodeSettings(method="analogy", style_images=(Path(image),) if image else (), **common)
+        return FrameSettings(method="analogy", style_images=(Path(image),) if image else (), **common)
 
 
 NODE_CLASSES = (NST_CompositorNodeStyleTransfer, NST_CompositorNodeStyleBankFusion, NST_CompositorNodeAnalogy)

@@ -9,7 +9,7 @@ import bpy
 
 from ..core.foundation.errors import SettingsError
 from . import colour, dependencies, installer, node_files, nodes, preferences
-from .frame_stylizer import FrameFiles, NodeStylizer
+from ..core.jobs.render_frames import FrameFiles, RenderFrameStylizer
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 
@@ -94,7 +94,7 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
                                           folders.captured(node_files.IMAGE, files.frame), files.display_input)
 
         def stylise(job: Job, _value):
-            stylizer = NodeStylizer(settings)
+            stylizer = RenderFrameStylizer(settings)
             outcome = None
             for i, files in enumerate(all_files):
                 job.check()

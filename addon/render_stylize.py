@@ -12,7 +12,7 @@ F12, ``blender -b file.blend -f N`` and ``-a`` all go through the same handlers:
 * ``render_post`` (per frame, after compositing: the captures exist): one job per node — on
   the main thread the capture goes through the scene's view transform to a display-referred
   PNG (:func:`.colour.capture_to_display`); on the worker thread the node's
-  :class:`.frame_stylizer.NodeStylizer` stylises it and writes ``stylized/frame_####.png``;
+  :class:`.frame_stylizer.RenderFrameStylizer` stylises it and writes ``stylized/frame_####.png``;
   on the main thread the image datablock ``NST <node name>`` shows it.
 * ``render_write`` (per frame, after Blender wrote the user's file; not for a plain F12):
   with *Replace Render Output* on, that file is overwritten with the stylised frame in the
@@ -43,7 +43,8 @@ from bpy.app.handlers import persistent
 from ..core.foundation.errors import SettingsError
 from . import blender_compat as compat
 from . import colour, dependencies, node_files, nodes
-from .frame_stylizer import FrameFiles, NodeSettings, NodeStylizer
+from ..core.engine.settings import FrameSettings
+from ..core.jobs.render_frames import FrameFiles, RenderFrameStylizer
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 REPORT_PREFIX = "Neural Style Transfer: "
@@ -64,7 +65,7 @@ class RenderSession:
 
     id: int
     failed: dict[str, str] = field(default_factory=dict)
-    stylizers: dict[str, NodeStylizer] = field(default_factory=dict)
+    stylizers: dict[str, RenderFrameStylizer] = field(default_factory=dict)
     results: dict[tuple[str, int], Path] = field(default_factory=dict)
     replace: dict[tuple[str, int], Path] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,7 +131,7 @@ def _set_status(node_name: str, text: str) -> None:
 # ------------------------------------------------------------------------------------------
 
 
-def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> NodeSettings:
+def check_node(scene: bpy.types.Scene, node: bpy.types.Node) -> FrameSettings:
     """The node's settings, or an error saying what to fix.
 
     Raises:
@@ -337,16 +338,16 @@ def _scene(name: str) -> bpy.types.Scene:
     return scene
 
 
-def _stylizer(session: RenderSession, settings: NodeSettings) -> NodeStylizer:
+def _stylizer(session: RenderSession, settings: FrameSettings) -> RenderFrameStylizer:
     """The node's stylizer of this render job, built on first use (worker thread)."""
     stylizer = session.stylizers.get(settings.node)
     if stylizer is None:
-        stylizer = NodeStylizer(settings)
+        stylizer = RenderFrameStylizer(settings)
         session.stylizers[settings.node] = stylizer
     return stylizer
 
 
-def _frame_job(scene_name: str, node_name: str, settings: NodeSettings, capture: Path, files: FrameFiles,
+def _frame_job(scene_name: str, node_name: str, settings: FrameSettings, capture: Path, files: FrameFiles,
                session: RenderSession) -> Job:
     def to_display(job: Job, _value) -> None:
         job.update(0.05, "view transform")

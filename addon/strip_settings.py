@@ -6,7 +6,7 @@
   (``scene.nst.image_tool``).
 
 Both share :class:`_StyleChoice` (method, StyleBank styles and weights, strength, colour,
-size) and turn themselves into the frozen :class:`.frame_stylizer.NodeSettings` core sees.
+size) and turn themselves into the frozen :class:`core.engine.settings.FrameSettings` core sees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import bpy
 
 from . import blender_compat as compat
 from . import model_styles
-from .frame_stylizer import NodeSettings
+from ..core.engine.settings import FrameSettings
 from .preferences import get_preferences
 
 MAX_STYLES = 4
@@ -116,10 +116,10 @@ class _StyleChoice:
         layout.prop(self, "analogy_size" if self.method == "ANALOGY" else "size")
 
     def _settings(self, context, name: str, kind: str, fix_in: str, images: tuple[Path, ...], coherent: bool,
-                  keep: float) -> NodeSettings:
+                  keep: float) -> FrameSettings:
         method = self.method.lower()
         stylebank = method == "stylebank"
-        return NodeSettings(
+        return FrameSettings(
             node=name, kind=kind, fix_in=fix_in, method=method,
             style_names=self.style_names() if stylebank else (),
             style_weights=self.style_weights() if stylebank else None,
@@ -153,7 +153,7 @@ class NST_PG_strip(_StyleChoice, bpy.types.PropertyGroup):
     output: bpy.props.StringProperty(
         name="Stylised Strip", description="The strip Stylize Strip made from this one")
 
-    def node_settings(self, context: bpy.types.Context, strip_name: str) -> NodeSettings:
+    def node_settings(self, context: bpy.types.Context, strip_name: str) -> FrameSettings:
         """The settings as core sees them."""
         images = _path(self.reference_image if self.method == "ANALOGY" else self.style_image)
         return self._settings(context, strip_name, "strip", "the sequencer's Style Transfer panel", images,
@@ -182,7 +182,7 @@ class NST_PG_image_tool(_StyleChoice, bpy.types.PropertyGroup):
         name="Preview Size", description="Long side of the quick preview", default=256, min=64, soft_max=1024,
         subtype="PIXEL")
 
-    def node_settings(self, context: bpy.types.Context, image_name: str, images: tuple[Path, ...]) -> NodeSettings:
+    def node_settings(self, context: bpy.types.Context, image_name: str, images: tuple[Path, ...]) -> FrameSettings:
         """The settings as core sees them; ``images`` are the style/reference files (exported)."""
         return self._settings(context, image_name, "image", "the Image Editor's Style Transfer panel", images,
                               False, 0.0)

@@ -1,7 +1,7 @@
 """The Video Sequencer side of Stylize Strip: read a strip, render scene strips, place the result.
 
 * :func:`strip_plan` turns a movie, image or scene strip into a
-  :class:`.strip_stylizer.StripPlan`: its visible source frames (content positions from
+  :class:`core.jobs.strip.StripPlan`: its visible source frames (content positions from
   ``frame_duration`` and the offsets), the settings on the strip (``strip.nst``) and its
   folder ``//nst_strips/<strip name>/`` (the system's temporary folder while the .blend is
   unsaved).
@@ -29,9 +29,9 @@ import bpy
 from ..core.foundation.errors import SettingsError
 from . import blender_compat as compat
 from . import colour, node_files
-from . import strip_record as rec
-from .frame_stylizer import NodeSettings
-from .strip_stylizer import StripFrame, StripPlan
+from ..core.engine.settings import FrameSettings
+from ..core.jobs import strip_record as rec
+from ..core.jobs.strip import StripFrame, StripPlan
 
 RECORD_KEY = "nst_strip"
 """Custom property of a stylised strip: JSON with its source, folder and settings."""
@@ -119,7 +119,7 @@ def strip_plan(context: bpy.types.Context, source, folder: Path) -> tuple[StripP
     if kind is None:
         raise SettingsError(f"{where} is a {source.type.lower()} strip; Stylize Strip works on movie, image and "
                             "scene strips")
-    settings: NodeSettings = source.nst.node_settings(context, source.name)
+    settings: FrameSettings = source.nst.node_settings(context, source.name)
     settings.validate()
     warnings = []
     if len(getattr(source, "retiming_keys", ())) > 0:

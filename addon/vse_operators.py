@@ -16,7 +16,8 @@ from __future__ import annotations
 import bpy
 
 from ..core.foundation.errors import SettingsError
-from . import jobs, strip_stylizer, vse
+from ..core.jobs import strip as strip_job
+from . import jobs, vse
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 
@@ -73,7 +74,7 @@ class _StripOperator(JobOperator):
             def progress(fraction: float, stage: str) -> bool:
                 job.update(share + (1.0 - share) * fraction, stage)
                 return not job.cancelled
-            return strip_stylizer.stylise_strip(plan, progress)
+            return strip_job.stylise_strip(plan, progress)
 
         notes = self._notes
 
@@ -86,7 +87,7 @@ class _StripOperator(JobOperator):
                 raise SettingsError(f"strip '{source_name}' was deleted while it was being stylised")
             up_to_date = outcome.computed == 0
             strip = vse.place_output(target, src, out, plan, outcome.details.get("settings")
-                                     or strip_stylizer.settings_fingerprint(plan),
+                                     or strip_job.settings_fingerprint(plan),
                                      None if up_to_date else outcome.details.get("motion", []))
             kept = outcome.frames - outcome.computed
             text = (f"strip '{strip.name}': {outcome.computed} frame(s) stylised"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "output_complete",
     "FrameSink",
     "ImageSequenceSink",
     "refuse_source_overlap",
@@ -72,7 +73,7 @@ class FrameSink:
         is replaced when the frame is written again. Frames are written atomically, so a kill
         normally leaves only hidden temporary files, which are removed when the sink opens.
         """
-        return _is_complete(self.path_for(info))
+        return output_complete(self.path_for(info))
 
     def done_indices(self) -> list[int]:
         """Positions of the frames that are done, ascending."""
@@ -243,7 +244,7 @@ def _inode(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
-def _is_complete(path: Path) -> bool:
+def output_complete(path: Path) -> bool:
     """Cheap completeness check of an output frame (see :meth:`FrameSink.is_done`)."""
     try:
         size = path.stat().st_size

@@ -5,7 +5,7 @@ writes. Here the process "dies" (a ``BaseException`` that nothing in ``core`` ca
 them in turn: just before the N-th atomic rename (the temporary file stays on disk, as after a
 real kill) and just after it, for every N of an uninterrupted run. Each crashed output is then
 finished by a normal rerun, which must equal the uninterrupted run bit for bit and leave no
-temporary file. The add-on's Stylize Strip job (:func:`addon.strip_stylizer.stylise_strip`, no
+temporary file. The add-on's Stylize Strip job (:func:`core.jobs.strip.stylise_strip`, no
 ``bpy`` needed) gets the same treatment, with the settings that also write its hidden state files.
 """
 
@@ -112,23 +112,21 @@ def test_a_crash_at_any_write_boundary_then_a_rerun_equals_an_uninterrupted_run(
 
 
 # ------------------------------------------------------------------------------------------
-# The add-on's strip job (plain Python: the bpy-free modules under their stand-in package)
+# The strip job (core.jobs.strip, Stylize Strip's engine; no Blender)
 # ------------------------------------------------------------------------------------------
 
 
 def test_a_crash_at_any_write_boundary_of_the_strip_job_then_a_rerun_equals_an_uninterrupted_run(setup, tmp_path,
                                                                                                   monkeypatch):
-    import importlib
-
-    from tests.addon.test_frame_stylizer import addon_module
+    from core.engine.settings import FrameSettings
+    from core.foundation import atomic_write as writer
+    from core.jobs import strip as ss
 
     root, src, model = setup
-    fs, ss = addon_module("frame_stylizer"), addon_module("strip_stylizer")
-    writer = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.foundation.atomic_write")
     files = sorted((root / "in").glob("frame_*.png"))
     # size + colour preservation: the engine's state is kept in hidden files beside the frames
-    settings = fs.NodeSettings(node="shot", kind="strip", method="stylebank", style_names=("a",), model_dir=model,
-                               device="cpu", size=32, preserve_color="luminance")
+    settings = FrameSettings(node="shot", kind="strip", method="stylebank", style_names=("a",), model_dir=model,
+                             device="cpu", size=32, preserve_color="luminance")
 
     def plan(out: Path):
         frames = tuple(ss.StripFrame(position=i, image=p) for i, p in enumerate(files))

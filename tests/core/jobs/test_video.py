@@ -61,21 +61,22 @@ def test_coherent_output_has_a_lower_warping_error_than_per_frame(model_dir, tmp
     assert torch.equal(_read_all(tmp_path / "per")[0], _read_all(tmp_path / "coh")[0])
 
 
-@pytest.mark.parametrize("blend", ["image", "feature"])
-def test_a_stopped_run_resumes_without_losing_or_changing_a_frame(model_dir, tmp_path, blend):
+@pytest.mark.parametrize("blend, preserve", [("image", "none"), ("feature", "none"), ("image", "luminance")])
+def test_a_stopped_run_resumes_without_losing_or_changing_a_frame(model_dir, tmp_path, blend, preserve):
+    """Also with colour preservation: the written frames then differ from the engine's own results."""
     src = _pan(tmp_path / "in")
-    run_video(_request(src, tmp_path / "full", model_dir, blend=blend))
+    run_video(_request(src, tmp_path / "full", model_dir, blend=blend, preserve_color=preserve))
 
     def stop_after_three(event):
         return event.step < 3
 
     with pytest.raises(Cancelled):
-        run_video(_request(src, tmp_path / "part", model_dir, blend=blend), stop_after_three)
+        run_video(_request(src, tmp_path / "part", model_dir, blend=blend, preserve_color=preserve), stop_after_three)
     done = sorted(p.name for p in (tmp_path / "part").glob("frame_*.png"))
     assert done == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
     # a kill can leave a torn file behind: it must be redone, not trusted
     (tmp_path / "part" / "frame_0004.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 10)
-    again = run_video(_request(src, tmp_path / "part", model_dir, blend=blend))
+    again = run_video(_request(src, tmp_path / "part", model_dir, blend=blend, preserve_color=preserve))
     assert again.computed == FRAMES - 3 and again.details["resumed_from"] == 3
     full, part = _read_all(tmp_path / "full"), _read_all(tmp_path / "part")
     assert len(part) == FRAMES

@@ -1,4 +1,4 @@
-"""What a stylised strip was made from, and where a rerun has to start; no ``bpy``, no PyTorch.
+"""What a stylised strip was made from, and where a rerun has to start (torch-free).
 
 A strip's folder (``//nst_strips/<strip>/``) holds one PNG per stylised source frame and a
 record, ``.nst-strip.json``, written before the first frame of every run:
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+
+from ..foundation.atomic_write import atomic_write_bytes
 
 RECORD_NAME = ".nst-strip.json"
 FRAME_PREFIX, FRAME_SUFFIX = "frame_", ".png"
@@ -116,24 +117,7 @@ def load_record(folder: Path) -> dict | None:
 def save_record(folder: Path, record: dict) -> Path:
     """Write the record atomically (temporary file + rename)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / RECORD_NAME
-    tmp = folder / f".{RECORD_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-def png_complete(path: Path) -> bool:
-    """Whether ``path`` is a whole PNG (signature and final ``IEND`` chunk)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            fh.seek(max(size - 12, 0))
-            tail = fh.read()
-    except OSError:
-        return False
-    return head == b"\x89PNG\r\n\x1a\n" and tail == b"\x00\x00\x00\x00IEND\xaeB`\x82"
+    return atomic_write_bytes(folder / RECORD_NAME, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
 
 
 def chain(positions: Iterable[int], digests: Iterable[str]) -> list[list]:
@@ -183,9 +167,10 @@ def stale_outputs(folder: Path, keep: set[int]) -> list[Path]:
     return sorted(stale)
 
 
-#: Temporaries a killed run can leave: core's atomic writes (``.frame_0003.png.<hex>.tmp.png``,
-#: ``..state_0003.png.<hex>.tmp.png``) and :func:`save_record`'s (``..nst-strip.json.<pid>.tmp``).
-_TEMPORARY = re.compile(r"^\.(?:frame_\d+\.png|\.state_\d+\.png|\.nst-strip\.json)\.[0-9a-f]+\.tmp(?:\.png)?$")
+#: Temporaries a killed run can leave, all from core's atomic writes
+#: (:func:`core.foundation.atomic_write.temporary_name`): ``.frame_0003.png.<hex>.tmp.png``,
+#: ``..state_0003.png.<hex>.tmp.png``, ``..nst-strip.json.<hex>.tmp.json``.
+_TEMPORARY = re.compile(r"^\.(?:frame_\d+\.png|\.state_\d+\.png|\.nst-strip\.json)\.[0-9a-f]+\.tmp(?:\.png|\.json)?$")
 
 
 def stale_temporaries(folder: Path) -> list[Path]:

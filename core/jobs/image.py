@@ -1,9 +1,9 @@
-"""Stylise one still for the Image Editor's Stylize Image; no ``bpy``, core does the work.
+"""Stylise one still for the Image Editor's Stylize Image.
 
 * StyleBank (one style or a weighted fusion) and Gatys run through
   :func:`core.jobs.stylize.run_stylize` at the working size, then colour preservation (StyleBank)
   and scaling back to the image's size (full-size runs) as for frames
-  (:func:`.frame_stylizer.finish_frame`).
+  (:func:`core.engine.finish.finish_frame`).
 * Analogy runs :func:`core.analogy.deep_analogy.deep_image_analogy` (Liao et al., SIGGRAPH 2017) with the
   image as A and the reference as B′ and writes both results: A′ (the image with the
   reference's look) and B (the reference with the image's look), each at its source's size
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .frame_stylizer import NodeSettings, finish_frame
+from ..engine.settings import FrameSettings
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class ImageTask:
     """
 
     content: Path
-    settings: NodeSettings
+    settings: FrameSettings
     outputs: dict
     scale_back: bool = True
 
@@ -47,11 +47,12 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
         SettingsError: Bad settings. core.foundation.errors.*: Unreadable image, missing model or encoder
             weights, image too small for the analogy pyramid, cancelled by ``progress``.
     """
-    from ..core.imaging.resize import resize, size_for_long_side
-    from ..core.io.images import read_image, write_image
-    from ..core.jobs.stylize import run_stylize
-    from ..core.requests.gatys import GatysConfig
-    from ..core.requests.stylize import StylizeRequest
+    from ..engine.finish import finish_frame
+    from ..imaging.resize import resize, size_for_long_side
+    from ..io.images import read_image, write_image
+    from .stylize import run_stylize
+    from ..requests.gatys import GatysConfig
+    from ..requests.stylize import StylizeRequest
 
     started = time.perf_counter()
     s = task.settings
@@ -74,7 +75,8 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
         if post or (task.scale_back and size != full):
             result = read_image(out)
             frame = resize(image.srgb(), size).clamp(0, 1)
-            final = finish_frame(result.srgb(), frame, full if task.scale_back else size, s)
+            final = finish_frame(result.srgb(), frame, full if task.scale_back else size, method=s.method,
+                                 preserve_color=s.preserve_color)
             alpha = image.alpha if task.scale_back or size == full else result.alpha
             write_image(out, final, alpha, colorspace="srgb", bit_depth=8)
         written = {"stylized": out}
@@ -83,12 +85,13 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
 
 
 def _analogy(task: ImageTask, image, size: tuple[int, int], progress) -> dict:
-    from ..core.analogy.deep_analogy import deep_image_analogy
-    from ..core.foundation.device import resolve_device
-    from ..core.imaging.resize import resize
-    from ..core.io.images import read_image, write_image
-    from ..core.nn.vgg import get_encoder
-    from ..core.requests.analogy import AnalogyConfig
+    from ..analogy.deep_analogy import deep_image_analogy
+    from ..engine.finish import finish_frame
+    from ..foundation.device import resolve_device
+    from ..imaging.resize import resize
+    from ..io.images import read_image, write_image
+    from ..nn.vgg import get_encoder
+    from ..requests.analogy import AnalogyConfig
 
     s = task.settings
     reference = read_image(s.style_images[0])
@@ -100,6 +103,7 @@ def _analogy(task: ImageTask, image, size: tuple[int, int], progress) -> dict:
         a_prime = resize(a_prime, image.size).clamp(0, 1)
         b = resize(b, reference.size).clamp(0, 1)
     hw = tuple(a_prime.shape[-2:])
-    a_prime = finish_frame(a_prime, resize(image.srgb(), hw).clamp(0, 1), hw, s)  # colour preservation
+    a_prime = finish_frame(a_prime, resize(image.srgb(), hw).clamp(0, 1), hw, method=s.method,
+                           preserve_color=s.preserve_color)
     return {"a_prime": write_image(task.outputs["a_prime"], a_prime, colorspace="srgb", bit_depth=8),
             "b": write_image(task.outputs["b"], b, colorspace="srgb", bit_depth=8)}

@@ -1,24 +1,25 @@
-"""Stylise the frames of one sequencer strip: coherent, resumable, only what changed; no ``bpy``.
+"""Stylise the frames of one sequencer strip: coherent, resumable, only what changed.
 
-The Blender side (:mod:`.vse`) turns a strip into a :class:`StripPlan`: its visible source
+The Blender side (``addon/vse.py``) turns a strip into a :class:`StripPlan`: its visible source
 frames in content order (a movie's frame indices, an image strip's files, or the frames the
 add-on rendered from a scene strip) and the settings. :func:`stylise_strip` then
 
 1. checks every source frame (missing files, unreadable movie) before anything is written;
 2. fingerprints the frames (file hashes; decoded pixels for movies) and finds where to start
-   with :func:`.strip_record.resume_point`: finished frames of an identical chain are kept,
+   with :func:`core.jobs.strip_record.resume_point`: finished frames of an identical chain are kept,
    so a rerun after a cancel, crash or kill continues, and an Update after the source
    changed recomputes from the first changed frame on (coherence chains every frame to the
    ones before it);
-3. stylises the rest with :class:`core.video.online.OnlineStylizer` (Chen et al., "Coherent Online
-   Video Style Transfer", ICCV 2017): DIS optical flow between footage frames, or Blender's
-   Vector and Depth passes for rendered scene strips; the temporal state at the restart is
-   re-created from the last kept frame, exactly (the engine's state is the 8-bit picture a
-   PNG holds);
+3. stylises the rest with the frame engine (:class:`core.engine.frames.FrameEngine`; Chen et al.,
+   "Coherent Online Video Style Transfer", ICCV 2017): DIS optical flow between footage frames,
+   or Blender's Vector and Depth passes for rendered scene strips; the temporal state at the
+   restart is re-created from the last kept frame, exactly (the engine's state is the 8-bit
+   picture a PNG holds, kept beside the output when colour preservation changed it);
 4. writes each frame atomically as ``frame_####.png`` (content position + 1) in the strip's
    folder, at the source's resolution.
 
-PyTorch and core are imported when a strip is stylised, never at import.
+PyTorch is imported when a strip is stylised, never at import (the add-on imports the plan's
+classes while it registers, in a Blender that may have no PyTorch yet).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..core.foundation.errors import SettingsError
+from ..engine.settings import FrameSettings
+from ..foundation.errors import Cancelled, InputError, SettingsError
 from . import strip_record as rec
-from .frame_stylizer import NodeSettings, finish_frame, make_engine, scale_motion
 
 KINDS = ("movie", "images", "scene")
 MOTIONS = ("dis", "vectors")
@@ -66,7 +67,7 @@ class StripPlan:
         kind: ``"movie"``, ``"images"`` or ``"scene"``.
         folder: Where the stylised frames and the record go.
         frames: The visible source frames in content order (contiguous positions).
-        settings: Method, styles, coherence (``NodeSettings.kind`` is ``"strip"``).
+        settings: Method, styles, coherence (``FrameSettings.kind`` is ``"strip"``).
         movie: The movie file (``kind == "movie"``).
         motion: ``"dis"`` (optical flow from the frames) or ``"vectors"`` (rendered passes).
     """
@@ -75,7 +76,7 @@ class StripPlan:
     kind: str
     folder: Path
     frames: tuple[StripFrame, ...]
-    settings: NodeSettings
+    settings: FrameSettings
     movie: Path | None = None
     motion: str = "dis"
 
@@ -130,15 +131,13 @@ class _Frames:
     """Reads a plan's source frames; checks them before anything is written."""
 
     def __init__(self, plan: StripPlan) -> None:
-        from ..core.foundation.errors import InputError
-
         self.plan = plan
         where = f"strip '{plan.strip}'"
         if not plan.frames:
             raise SettingsError(f"{where}: no visible frames (its offsets hide all of its content)")
         self.video = None
         if plan.kind == "movie":
-            from ..core.io.video_files import VideoSource
+            from ..io.video_files import VideoSource
 
             if plan.movie is None or not plan.movie.is_file():
                 raise SettingsError(f"{where}: its movie file {plan.movie} does not exist")
@@ -152,7 +151,7 @@ class _Frames:
                                     f"{len(self.video.frames)} frames (the file changed since the strip was added; "
                                     "reload the strip)")
         else:
-            from ..core.io.images import probe_image
+            from ..io.images import probe_image
 
             missing = [f for f in plan.frames if f.image is None or not f.image.is_file()]
             if missing:
@@ -168,8 +167,7 @@ class _Frames:
 
     def read(self, frame: StripFrame):
         """The frame as :class:`core.io.images.ImageData`."""
-        from ..core.foundation.errors import InputError
-        from ..core.io.images import read_image
+        from ..io.images import read_image
 
         try:
             if self.video is not None:
@@ -208,33 +206,17 @@ class _Frames:
 
 def _check(progress: Progress, fraction: float, stage: str) -> None:
     if progress(fraction, stage) is False:
-        from ..core.foundation.errors import Cancelled
-
         raise Cancelled(f"cancelled ({stage})")
 
 
-def _read_motion(path: Path | None):
-    """``(vectors (H, W, 4) or None, depth (H, W) or None)`` from a rendered frame's EXR."""
+def _read_passes(path: Path | None):
+    """A rendered scene frame's passes (:class:`core.engine.motion.FramePasses`), or None without a file."""
     if path is None or not path.is_file():
-        return None, None
-    import numpy as np
+        return None
+    from ..engine.motion import FramePasses
+    from ..video.render_passes import read_pass_file
 
-    from ..core.foundation.errors import InputError
-    from ..core.io.exr import read_exr_channels
-    from ..core.video.render_passes import exr_depth_pass, exr_vector_pass
-
-    channels = read_exr_channels(path)
-    try:
-        vectors = exr_vector_pass(channels)
-    except InputError:
-        return None, None
-    if not np.isfinite(vectors).all() or not np.any(vectors[..., :2]):
-        vectors = None  # motion blur on, or nothing moves: optical flow decides
-    try:
-        depth = exr_depth_pass(channels)
-    except InputError:
-        depth = None
-    return vectors, depth
+    return FramePasses(*read_pass_file(path))
 
 
 # ------------------------------------------------------------------------------------------
@@ -258,10 +240,9 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
         core.foundation.errors.ModelError, core.foundation.errors.DeviceError: No usable model or device.
         core.foundation.errors.Cancelled: ``progress`` returned False.
     """
-    from ..core.foundation.errors import Cancelled
-    from ..core.imaging.resize import resize, size_for_long_side
-    from ..core.io.images import read_image, write_image
-    from ..core.video.flow import vector_confidence
+    from ..engine.frames import FrameEngine
+    from ..io.frame_sinks import output_complete
+    from ..io.images import read_image, write_image
 
     started = time.perf_counter()
     progress = progress or (lambda _f, _s: True)
@@ -275,10 +256,10 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
     digests, caches = source.digests(old, progress)
     positions = [f.position for f in plan.frames]
     chain = rec.chain(positions, digests)
-    start = rec.resume_point(old, fingerprint, chain, lambda pos: rec.png_complete(plan.output(pos)))
+    start = rec.resume_point(old, fingerprint, chain, lambda pos: output_complete(plan.output(pos)))
     n = len(plan.frames)
     # Load the model before anything is removed: a missing one leaves the previous frames alone.
-    engine = make_engine(s) if start < n else None
+    engine = FrameEngine(s.to_request(), quantisation_bits=8) if start < n else None
     # Outputs from ``start`` on (and any of other positions) are out of date: remove them before
     # the new record says which chain the folder holds, so no stale frame ever counts as done.
     for path in rec.stale_outputs(plan.folder, set(positions[:start])) + rec.stale_temporaries(plan.folder):
@@ -288,25 +269,16 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
     if engine is None:
         return StripOutcome(plan.folder, n, 0, start, time.perf_counter() - started, {"up_to_date": True})
 
+    # The written frame is not the engine's own result (the next frame's state): keep that beside it.
     post_processed = s.size is not None or (s.method != "gatys" and s.preserve_color != "none")
-
-    def working(image):
-        full = image.size
-        size = full if s.size is None else size_for_long_side(*full, s.size)
-        return resize(image.srgb(), size).clamp(0, 1), full
-
-    prev = None  # (position, full size, vectors, depth) of the last frame fed to the engine
+    vectors = s.coherent and plan.motion == "vectors"
     how = None
     if s.coherent and start > 0:
         before = plan.frames[start - 1]
-        frame, full = working(source.read(before))
         state = plan.state(before.position)
         kept = read_image(state if state.is_file() else plan.output(before.position)).srgb()
-        if tuple(kept.shape[-2:]) != tuple(frame.shape[-2:]):
-            kept = resize(kept, tuple(frame.shape[-2:])).clamp(0, 1)
-        how = engine.restore(frame, kept)
-        vectors, depth = _read_motion(before.vectors) if plan.motion == "vectors" else (None, None)
-        prev = (before.position, full, vectors, depth)
+        how = engine.restore(before.position, source.read(before).srgb(), kept,
+                             passes=_read_passes(before.vectors) if vectors else None)
 
     motion_used = set()
     total = n - start
@@ -317,39 +289,22 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
             raise Cancelled(f"stopped before frame {f.position + 1}; {done} of {total} frame(s) finished — "
                             "run it again to continue")
         image = source.read(f)
-        frame, full = working(image)
-        if prev is not None and (prev[1] != full or prev[0] != f.position - 1):
-            engine.reset()  # a size change (image strips) or a gap: start fresh
-            prev = None
-        vectors, depth = _read_motion(f.vectors) if s.coherent and plan.motion == "vectors" else (None, None)
-        flow = conf = None
-        if s.coherent and prev is not None:
-            prev_vectors, prev_depth = prev[2], prev[3]
-            if vectors is not None and vectors.shape[:2] == tuple(full):
-                both = depth is not None and prev_depth is not None and prev_depth.shape == depth.shape
-                same = prev_vectors is not None and prev_vectors.shape == vectors.shape
-                flow, conf = vector_confidence(vectors, depth if both else None, prev_depth if both else None,
-                                               vector_prev=prev_vectors if same else None)
-                flow, conf = scale_motion(flow, conf, tuple(frame.shape[-2:]))
-                motion_used.add("vectors")
-            else:
-                motion_used.add("optical flow")
 
         def inner(event, done=done, position=f.position):
             fraction = (done + event.step / max(event.total, 1)) / total
             return progress(fraction, f"frame {position + 1}: {event.stage}") is not False
 
         try:
-            out, _ = engine.step(frame, flow=flow, confidence=conf,
-                                 progress=inner if s.method != "stylebank" else None)
+            result = engine.step(image.srgb(), f.position, passes=_read_passes(f.vectors) if vectors else None,
+                                 progress=inner, where=f"strip frame {f.position + 1}")
         except Cancelled:
             raise Cancelled(f"stopped at frame {f.position + 1}; {done} of {total} frame(s) finished — "
                             "run it again to continue") from None
+        if result.motion:
+            motion_used.add(result.motion)
         if post_processed and s.coherent:
-            write_image(plan.state(f.position), out, colorspace="srgb", bit_depth=8)
-        final = finish_frame(out, frame, full, s)
-        write_image(plan.output(f.position), final, image.alpha, colorspace="srgb", bit_depth=8)
-        prev = (f.position, full, vectors, depth)
+            write_image(plan.state(f.position), result.raw, colorspace="srgb", bit_depth=8)
+        write_image(plan.output(f.position), result.image, image.alpha, colorspace="srgb", bit_depth=8)
     progress(1.0, "done")
     return StripOutcome(plan.folder, n, total, start, time.perf_counter() - started,
                         {"motion": sorted(motion_used), "restored": how, "settings": fingerprint})

@@ -1,24 +1,23 @@
-"""The bpy-free parts of Stylize Strip in plain Python: the record and resume logic, the engine.
-
-The add-on modules are loaded under the stand-in package of ``test_frame_stylizer.py`` (their
-relative imports of ``..core`` work as inside the extension).
-"""
+"""Stylize Strip's job without Blender: the record and resume logic, the frames through the engine."""
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core.engine.settings import FrameSettings
+from core.foundation.errors import Cancelled, SettingsError
+from core.jobs import strip as ss
+from core.jobs import strip_record
 from tests.addon.helpers import tiny_model
-from tests.addon.test_frame_stylizer import addon_module
 
 
 @pytest.fixture(scope="module")
 def rec():
-    return addon_module("strip_record")
+    return strip_record
 
 
 def test_visible_positions_and_holds(rec) -> None:
@@ -91,9 +90,7 @@ def _frames(folder: Path, count: int = 6) -> list[Path]:
 
 
 def _plan(model: Path, files: list[Path], out: Path, **settings):
-    fs = addon_module("frame_stylizer")
-    ss = addon_module("strip_stylizer")
-    node = fs.NodeSettings(node="shot", kind="strip", method="stylebank", style_names=("a",), model_dir=model,
+    node = FrameSettings(node="shot", kind="strip", method="stylebank", style_names=("a",), model_dir=model,
                            device="cpu", **settings)
     frames = tuple(ss.StripFrame(position=i + 1, image=p) for i, p in enumerate(files))  # offset start 1
     return ss.StripPlan(strip="shot", kind="images", folder=out, frames=frames, settings=node)
@@ -101,8 +98,6 @@ def _plan(model: Path, files: list[Path], out: Path, **settings):
 
 @pytest.mark.parametrize("settings", [{}, {"size": 32, "preserve_color": "luminance"}], ids=["plain", "post"])
 def test_interrupted_run_continues_exactly(model: Path, tmp_path: Path, settings: dict) -> None:
-    ss = addon_module("strip_stylizer")
-    Cancelled = importlib.import_module(ss.__package__.rpartition(".")[0] + ".core.foundation.errors").Cancelled  # noqa: N806
 
     files = _frames(tmp_path / "src")
     whole = ss.stylise_strip(_plan(model, files, tmp_path / "whole", **settings))
@@ -137,19 +132,16 @@ def test_interrupted_run_continues_exactly(model: Path, tmp_path: Path, settings
 
 
 def test_errors_before_anything_is_written(model: Path, tmp_path: Path) -> None:
-    ss = addon_module("strip_stylizer")
-    fs = addon_module("frame_stylizer")
     files = _frames(tmp_path / "src", 3)
     files[1].unlink()
-    with pytest.raises(fs.SettingsError, match=r"missing frame file\(s\) at strip frame\(s\) 3"):
+    with pytest.raises(SettingsError, match=r"missing frame file\(s\) at strip frame\(s\) 3"):
         ss.stylise_strip(_plan(model, files, tmp_path / "out"))
     files = _frames(tmp_path / "src", 3)
     files[2].write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    with pytest.raises(fs.SettingsError, match="cannot read frame 4"):
+    with pytest.raises(SettingsError, match="cannot read frame 4"):
         ss.stylise_strip(_plan(model, files, tmp_path / "out"))
     plan = _plan(model, _frames(tmp_path / "src", 3), tmp_path / "out")
-    from dataclasses import replace
 
-    with pytest.raises(fs.SettingsError, match="strip 'shot': no style chosen"):
+    with pytest.raises(SettingsError, match="strip 'shot': no style chosen"):
         ss.stylise_strip(replace(plan, settings=replace(plan.settings, style_names=("",))))
     assert not (tmp_path / "out").exists()
