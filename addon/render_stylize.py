@@ -12,7 +12,7 @@ F12, ``blender -b file.blend -f N`` and ``-a`` all go through the same handlers:
 * ``render_post`` (per frame, after compositing: the captures exist): one job per node — on
   the main thread the capture goes through the scene's view transform to a display-referred
   PNG (:func:`.colour.capture_to_display`); on the worker thread the node's
-  :class:`.frame_stylizer.RenderFrameStylizer` stylises it and writes ``stylized/frame_####.png``;
+  :class:`core.jobs.render_frames.RenderFrameStylizer` stylises it and writes ``stylized/frame_####.png``;
   on the main thread the image datablock ``NST <node name>`` shows it.
 * ``render_write`` (per frame, after Blender wrote the user's file; not for a plain F12):
   with *Replace Render Output* on, that file is overwritten with the stylised frame in the

@@ -19,14 +19,18 @@ first time a name that needs it is used)::
   taking its request (:class:`StylizeRequest`, :class:`VideoRequest`, :class:`AnalogyRequest`)
   and an optional progress callback (:class:`ProgressEvent` → ``False`` cancels).
 * Tensors in, tensors out: :func:`stylize_gatys`, :func:`stylize_stylebank` (with
-  :func:`load_stylebank`), :func:`deep_image_analogy`, the frame engine :class:`OnlineStylizer`;
+  :func:`load_stylebank`), :func:`deep_image_analogy`, the coherent stylizer :class:`OnlineStylizer`;
   :func:`get_encoder`, :func:`read_image` / :func:`write_image` (:class:`ImageData`),
   :func:`open_frames` / :func:`open_sink`.
+* Frames one by one, as the Blender add-on drives them: :class:`FrameEngine` (working size,
+  render-pass motion :class:`FramePasses`, coherence, colour preservation) from a
+  :class:`VideoRequest` or a torch-free :class:`FrameSettings`.
 * Errors: :class:`NSTError` and its subclasses; :class:`Cancelled`.
 
 Packages, lowest layer first (each imports only from layers below it; see ``docs/design.md``):
 :mod:`.foundation`, :mod:`.requests`, :mod:`.imaging`, :mod:`.io`, :mod:`.nn`, the methods
-:mod:`.gatys`, :mod:`.stylebank`, :mod:`.analogy`, then :mod:`.video`, :mod:`.jobs`, :mod:`.cli`.
+:mod:`.gatys`, :mod:`.stylebank`, :mod:`.analogy`, then :mod:`.video`, :mod:`.engine`, :mod:`.jobs`,
+:mod:`.cli`.
 
 Installed with pip this package is named ``blender_nst`` (``import blender_nst``); inside the
 Blender extension and in this repository it is ``core``. Everything inside uses relative imports.
@@ -60,6 +64,10 @@ _EXPORTS: dict[str, str] = {
     "load_stylebank": ".stylebank.model",
     "deep_image_analogy": ".analogy.deep_analogy",
     "OnlineStylizer": ".video.online",
+    # the frame engine every front end drives
+    "FrameEngine": ".engine.frames",
+    "FrameSettings": ".engine.settings",
+    "FramePasses": ".engine.motion",
     "get_encoder": ".nn.vgg",
     "ImageData": ".io.images",
     "read_image": ".io.images",

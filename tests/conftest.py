@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +42,16 @@ def photo(name: str = "astronaut", long_side: int = 64) -> torch.Tensor:
         img = np.stack([img] * 3, axis=-1)
     t = torch.from_numpy(img[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()
     return resize_long_side(t, long_side)
+
+
+def png_header_only(path: Path, width: int, height: int) -> None:
+    """A tiny valid PNG whose header claims ``width × height`` (for size checks made before decoding)."""
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+                     + chunk(b"IEND", b""))
 
 
 def stripes(color_a, color_b, size: int = 64, period: int = 8, vertical: bool = True) -> torch.Tensor:

@@ -13,7 +13,6 @@ References:
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from ..foundation.errors import InputError
 from ..nn.vgg import MultiLayerEncoder
@@ -37,14 +36,7 @@ def forward_between(encoder: MultiLayerEncoder, x: torch.Tensor, start: str, end
         raise InputError(f"{end} does not come after {start} in {encoder.architecture}")
     h = x
     for name in names[i + 1 : j + 1]:
-        if name.startswith("conv"):
-            h = encoder.convs[name](h)
-        elif name.startswith("relu"):
-            h = F.relu(h)
-        elif encoder.pooling == "max":
-            h = F.max_pool2d(h, 2, 2, ceil_mode=encoder.pool_ceil_mode)
-        else:
-            h = F.avg_pool2d(h, 2, 2, ceil_mode=encoder.pool_ceil_mode)
+        h = encoder.layer(name, h)
     return h
 
 

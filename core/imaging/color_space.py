@@ -58,19 +58,8 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
     ``12.92 * v`` for ``v <= 0.0031308``, ``1.055 * v ** (1 / 2.4) - 0.055`` above. Values above
     1 extend the power curve (the result is above 1 too; clip it for display); negative values
-    are clamped to 0.
-
-    Args:
-        x: Linear values, any shape, floating dtype.
-
-    Returns:
-        sRGB-encoded values, same shape, dtype and device as ``x``.
-
-    Raises:
-        TypeError: ``x`` is not a floating-point tensor.
-
-    Shape:
-        Any; the function is element-wise.
+    are clamped to 0. Element-wise, like :func:`srgb_to_linear`: ``x`` any shape of a floating
+    dtype (else ``TypeError``); the result has its shape, dtype and device.
     """
     _check_float(x)
     x = x.clamp(min=0.0)

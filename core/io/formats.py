@@ -145,30 +145,27 @@ def check_file(path: Path) -> str:
     return fmt
 
 
+#: File signatures: (format, the bytes at offset 0 — any of them —, then optional (offset, bytes) checks).
+_SIGNATURES: tuple[tuple[str, tuple[bytes, ...], tuple[tuple[int, tuple[bytes, ...]], ...]], ...] = (
+    ("png", (b"\x89PNG\r\n\x1a\n",), ()),
+    ("jpeg", (b"\xff\xd8\xff",), ()),
+    ("tiff", (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"), ()),
+    ("exr", (b"v/1\x01",), ()),
+    ("GIF", (b"GIF87a", b"GIF89a"), ()),
+    ("BMP", (b"BM",), ()),
+    ("WebP", (b"RIFF",), ((8, (b"WEBP",)),)),
+    ("HEIF/AVIF", (b"",), ((4, (b"ftyp",)), (8, (b"heic", b"heix", b"mif1", b"avif", b"avis")))),
+    ("Photoshop (PSD)", (b"8BPS",), ()),
+    ("Radiance HDR", (b"#?RADIANCE", b"#?RGBE"), ()),
+    ("PDF", (b"%PDF",), ()),
+)
+
+
 def _sniff(head: bytes) -> str | None:
     """Format from the first bytes of a file (supported formats, plus a few for messages)."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head.startswith(b"v/1\x01"):
-        return "exr"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "GIF"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-        return "WebP"
-    if head[4:8] == b"ftyp" and head[8:12] in (b"heic", b"heix", b"mif1", b"avif", b"avis"):
-        return "HEIF/AVIF"
-    if head.startswith(b"8BPS"):
-        return "Photoshop (PSD)"
-    if head.startswith((b"#?RADIANCE", b"#?RGBE")):
-        return "Radiance HDR"
-    if head.startswith(b"%PDF"):
-        return "PDF"
+    for name, starts, more in _SIGNATURES:
+        if head.startswith(starts) and all(head[at:at + len(m[0])] in m for at, m in more):
+            return name
     return None
 
 

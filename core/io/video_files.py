@@ -329,14 +329,8 @@ class VideoSink(FrameSink):
         """See :meth:`FrameSink.is_done`; every frame is done once the video is complete."""
         return self._complete or super().is_done(info)
 
-    def write(
-        self,
-        info: FrameInfo,
-        rgb: torch.Tensor,
-        alpha: torch.Tensor | None = None,
-        *,
-        colorspace: str = "srgb",
-    ) -> Path:
+    def write(self, info: FrameInfo, rgb: torch.Tensor, alpha: torch.Tensor | None = None, *,
+              colorspace: str = "srgb") -> Path:
         """See :meth:`FrameSink.write`; alpha is dropped (the video has none).
 
         Raises:

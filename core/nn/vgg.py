@@ -95,6 +95,16 @@ class MultiLayerEncoder(nn.Module):
             raise InputError(f"unknown {self.architecture} layer(s) {unknown}; available relu layers: {relus}")
         return layers
 
+    def layer(self, name: str, h: torch.Tensor) -> torch.Tensor:
+        """Apply the one layer ``name`` (``convX_Y``, ``reluX_Y`` or ``poolX``) to ``h``."""
+        if name.startswith("conv"):
+            return self.convs[name](h)
+        if name.startswith("relu"):
+            return F.relu(h)
+        if self.pooling == "max":
+            return F.max_pool2d(h, 2, 2, ceil_mode=self.pool_ceil_mode)
+        return F.avg_pool2d(h, 2, 2, ceil_mode=self.pool_ceil_mode)
+
     def forward(self, x: torch.Tensor, layers: Iterable[str]) -> dict[str, torch.Tensor]:
         """Encode ``x`` and return the requested layers.
 
@@ -114,14 +124,7 @@ class MultiLayerEncoder(nn.Module):
         self.passes += 1
         h = self.preprocess(x)
         for name in self.names:
-            if name.startswith("conv"):
-                h = self.convs[name](h)
-            elif name.startswith("relu"):
-                h = F.relu(h)
-            elif self.pooling == "max":
-                h = F.max_pool2d(h, 2, 2, ceil_mode=self.pool_ceil_mode)
-            else:
-                h = F.avg_pool2d(h, 2, 2, ceil_mode=self.pool_ceil_mode)
+            h = self.layer(name, h)
             if name in wanted:
                 out[name] = h
                 if len(out) == len(wanted):

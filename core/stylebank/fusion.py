@@ -157,19 +157,10 @@ def stylebank_forward(
 ) -> torch.Tensor:
     """Stylise a batch with one style or a fusion of several.
 
-    Args:
-        net: The network (eval mode; on the device to compute on).
-        image: ``(B, 3, H, W)`` display sRGB in [0, 1], any ``H, W ≥ 1``.
-        styles: Bank names.
-        weights: Blend weights (normalised here); equal when omitted.
-        masks: Optional ``(B or 1, 1, H, W)`` masks at the image resolution, one per style.
-        strength: 0 = identity branch, 1 = full style.
+    Arguments and errors as :func:`stylebank_features` (which this decodes).
 
     Returns:
         ``(B, 3, H, W)`` in [0, 1].
-
-    Raises:
-        InputError: Unknown style, count mismatches, bad shapes, strength outside [0, 1].
     """
     features, size = stylebank_features(net, image, styles, weights=weights, masks=masks, strength=strength)
     return stylebank_decode(net, features, size)

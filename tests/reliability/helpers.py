@@ -93,3 +93,15 @@ def rss_mb() -> float:
     with open("/proc/self/statm", encoding="ascii") as fh:
         pages = int(fh.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def pan_setup(root: Path, frames: int) -> tuple[Path, Path, Path]:
+    """``(root, the pan's frame pattern, a tiny model)`` for a module's video tests."""
+    return root, write_pan(root / "in", frames), make_model(root / "model")
+
+
+def video_request(src: Path, out: Path, model: Path, blend: str):
+    """A coherent StyleBank video request on the CPU with the tiny model's style ``a``."""
+    from core.requests.video import VideoRequest
+
+    return VideoRequest(source=src, output=out, model=model, style_names=("a",), device="cpu", blend=blend)

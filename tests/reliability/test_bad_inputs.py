@@ -11,9 +11,7 @@ their sequence and video counterparts and what must work for sequences.
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,21 +20,13 @@ import torch
 
 from core.cli import main
 from core.io.images import read_image, write_image
+from tests.conftest import png_header_only
 from tests.reliability.helpers import REPO, H, W, cli, cli_env, make_model, pan_frame, write_pan
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
     return make_model(tmp_path_factory.mktemp("model") / "m")
-
-
-def _png_header_only(path: Path, width: int, height: int) -> None:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
 
 
 def _avi(path: Path, frames: int) -> Path:
@@ -116,7 +106,7 @@ CASES = {
     "frames of different sizes": (lambda d: _other_size(d / "seq"), 2, "63×48, the sequence is 64×48"),
     "1×1 frames": (lambda d: [write_image(d / f"f_{k}.png", torch.rand(1, 3, 1, 1)) for k in (1, 2)]
                    and d / "f_#.png", 2, "1×1"),
-    "20000×20000 header": (lambda d: [_png_header_only(d / f"big_{k}.png", 20000, 20000) for k in (1, 2)]
+    "20000×20000 header": (lambda d: [png_header_only(d / f"big_{k}.png", 20000, 20000) for k in (1, 2)]
                            and d / "big_#.png", 2, "20000×20000"),
     "a single image, not a sequence": (lambda d: _sequence(d / "seq", 1) / "frame_0001.png", 2, "single file"),
 }

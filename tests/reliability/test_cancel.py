@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from core.foundation.errors import Cancelled
-from core.requests.video import VideoRequest
 from core.jobs.video import run_video
-from tests.reliability.helpers import REPO, cli, cli_env, frame_names, make_model, temporaries, torn_frames, write_pan
+from tests.reliability.helpers import (REPO, cli, cli_env, frame_names, pan_setup, temporaries, torn_frames,
+                                      video_request)
 
 FRAMES = 24
 SEED = 7
@@ -27,12 +27,7 @@ SEED = 7
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cancel")
-    return root, write_pan(root / "in", FRAMES), make_model(root / "model")
-
-
-def _request(src: Path, out: Path, model: Path, blend: str) -> VideoRequest:
-    return VideoRequest(source=src, output=out, model=model, style_names=("a",), device="cpu", blend=blend)
+    return pan_setup(tmp_path_factory.mktemp("cancel"), FRAMES)
 
 
 def _same_frames(a: Path, b: Path) -> list[str]:
@@ -45,7 +40,7 @@ def _same_frames(a: Path, b: Path) -> list[str]:
 def test_random_cancels_keep_every_finished_frame_and_the_rerun_is_exact(setup, tmp_path, blend):
     root, src, model = setup
     reference = tmp_path / "ref"
-    run_video(_request(src, reference, model, blend))
+    run_video(video_request(src, reference, model, blend))
     rng = np.random.default_rng(SEED)
     victim = tmp_path / "victim"
     cancels = 0
@@ -57,7 +52,7 @@ def test_random_cancels_keep_every_finished_frame_and_the_rerun_is_exact(setup, 
             return event.step < stop_after
 
         try:
-            outcome = run_video(_request(src, victim, model, blend), progress)
+            outcome = run_video(video_request(src, victim, model, blend), progress)
         except Cancelled as exc:
             cancels += 1
             message = str(exc)

@@ -18,9 +18,8 @@ import numpy as np
 import pytest
 
 import core.foundation.atomic_write as atomic_write
-from core.requests.video import VideoRequest
 from core.jobs.video import run_video
-from tests.reliability.helpers import frame_names, make_model, temporaries, torn_frames, write_pan
+from tests.reliability.helpers import frame_names, pan_setup, temporaries, torn_frames, video_request
 
 FRAMES = 5
 
@@ -31,12 +30,7 @@ class Killed(BaseException):
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("crash_points")
-    return root, write_pan(root / "in", FRAMES), make_model(root / "model")
-
-
-def _request(src: Path, out: Path, model: Path, blend: str) -> VideoRequest:
-    return VideoRequest(source=src, output=out, model=model, style_names=("a",), device="cpu", blend=blend)
+    return pan_setup(tmp_path_factory.mktemp("crash_points"), FRAMES)
 
 
 def _count_renames(monkeypatch, request, run=run_video) -> int:
@@ -89,15 +83,15 @@ def test_a_crash_at_any_write_boundary_then_a_rerun_equals_an_uninterrupted_run(
                                                                                    blend, output):
     root, src, model = setup
     reference = tmp_path / "ref"
-    writes = _count_renames(monkeypatch, _request(src, reference / output, model, blend))
+    writes = _count_renames(monkeypatch, video_request(src, reference / output, model, blend))
     # record + (state +) frame per frame (+ the encoded video)
     assert writes >= 1 + FRAMES * (2 if blend == "both" else 1)
     for at in range(1, writes + 1):
         for before in (True, False):
             victim = tmp_path / f"victim-{at}-{'before' if before else 'after'}"
-            _crash(monkeypatch, _request(src, victim / output, model, blend), at, before)
+            _crash(monkeypatch, video_request(src, victim / output, model, blend), at, before)
             assert not torn_frames(victim / output), (at, before)
-            outcome = run_video(_request(src, victim / output, model, blend))
+            outcome = run_video(video_request(src, victim / output, model, blend))
             where = f"crash {'before' if before else 'after'} rename {at} of {writes}"
             assert temporaries(victim) == [], (where, temporaries(victim))
             if output.endswith(".avi"):

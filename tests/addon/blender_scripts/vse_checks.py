@@ -374,7 +374,7 @@ def check_scene(args, checks):
     checks["scene_result"] = [result == {"FINISHED"} and out is not None, list(result)]
     from pathlib import Path
 
-    record = _import("addon.strip_record").load_record(Path(folder)) if folder else None
+    record = _import("core.jobs.strip_record").load_record(Path(folder)) if folder else None
     render_dir = os.path.join(folder, "render") if folder else ""
     rendered = sorted(os.listdir(render_dir)) if os.path.isdir(render_dir) else []
     checks["rendered"] = [rendered == ["frame_0001.png", "frame_0002.png", "frame_0003.png", "passes_0001.exr",

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +15,7 @@ import torch
 from core.cli import main
 from core.cli.demo import paint_strokes
 from core.io.images import read_image, write_image
-from tests.conftest import photo
+from tests.conftest import photo, png_header_only
 
 FAST = ["--size", "32", "--iterations", "2", "--pyramid-levels", "1", "--quiet"]
 
@@ -29,15 +27,6 @@ def files(tmp_path):
     write_image(content, photo("astronaut", 48))
     write_image(style, paint_strokes(48))
     return tmp_path, content, style
-
-
-def _png_header_only(path: Path, width: int, height: int) -> None:
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
 
 
 def _run(argv, capsys):
@@ -79,7 +68,7 @@ def _write_image(path: Path, rgb: torch.Tensor) -> Path:
 
 
 def _header_only(path: Path, width: int, height: int) -> Path:
-    _png_header_only(path, width, height)
+    png_header_only(path, width, height)
     return path
 
 
