@@ -170,17 +170,28 @@ def load_result(scene: bpy.types.Scene, png: Path, name: str) -> bpy.types.Image
     The datablock's colour space is the view's (see the module docstring), so it looks like the
     PNG in the Image Editor and gives scene-linear values to compositor Image nodes.
     """
-    colorspace = display_colorspace(scene)
+    return show_image(png, name, display_colorspace(scene))
+
+
+def show_image(path: Path, name: str, colorspace: str) -> bpy.types.Image:
+    """Load ``path`` into the image datablock ``name`` (created, or repointed and reloaded).
+
+    A datablock of that name that is not a plain file (generated, packed) is renamed, never
+    overwritten. ``colorspace`` falls back to sRGB where the OCIO config lacks it.
+    """
     image = bpy.data.images.get(name)
     if image is not None and (image.source != "FILE" or image.packed_file is not None):
         image.name = f"{name} (old)"
         image = None
     if image is None:
-        image = bpy.data.images.load(str(png), check_existing=False)
+        image = bpy.data.images.load(str(path), check_existing=False)
         image.name = name
     else:
-        image.filepath = str(png)
-    image.colorspace_settings.name = colorspace
+        image.filepath = str(path)
+    try:
+        image.colorspace_settings.name = colorspace
+    except TypeError:
+        image.colorspace_settings.name = "sRGB"
     image.alpha_mode = "STRAIGHT"
     image.reload()
     return image

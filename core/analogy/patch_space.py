@@ -158,14 +158,8 @@ def _table(maps: list[torch.Tensor], source: bool, r: int) -> torch.Tensor:
     return out.view(-1, depth)
 
 
-def prepare_patch_space(
-    a_feats: torch.Tensor,
-    b_feats: torch.Tensor,
-    *,
-    a2: torch.Tensor | None = None,
-    b2: torch.Tensor | None = None,
-    patch_size: int,
-) -> PatchSpace:
+def prepare_patch_space(a_feats: torch.Tensor, b_feats: torch.Tensor, *, a2: torch.Tensor | None = None,
+                        b2: torch.Tensor | None = None, patch_size: int) -> PatchSpace:
     """Build the padded tables for distances between A-side and B-side features.
 
     Args:

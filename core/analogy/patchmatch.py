@@ -242,15 +242,9 @@ def patchmatch(
     return nnf, dist
 
 
-def brute_force_nnf(
-    a_feats: torch.Tensor,
-    b_feats: torch.Tensor,
-    *,
-    a2: torch.Tensor | None = None,
-    b2: torch.Tensor | None = None,
-    patch_size: int,
-    max_pairs: int = 1 << 26,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def brute_force_nnf(a_feats: torch.Tensor, b_feats: torch.Tensor, *, a2: torch.Tensor | None = None,
+                    b2: torch.Tensor | None = None, patch_size: int,
+                    max_pairs: int = 1 << 26) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact NNF by comparing every source patch with every target patch (for tests, tiny maps).
 
     Computed independently of :func:`patchmatch`'s tables: patches of the normalised,

@@ -39,14 +39,8 @@ MAX_PIXELS = 16384 * 16384
 #: Smallest accepted width and height.
 MIN_SIDE = 2
 #: File extension (lower case) -> format name.
-SUPPORTED_EXTENSIONS: dict[str, str] = {
-    ".png": "png",
-    ".jpg": "jpeg",
-    ".jpeg": "jpeg",
-    ".tif": "tiff",
-    ".tiff": "tiff",
-    ".exr": "exr",
-}
+SUPPORTED_EXTENSIONS: dict[str, str] = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
+                                         ".exr": "exr"}
 
 #: Format name → how messages name it.
 FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "exr": "OpenEXR"}
@@ -263,13 +257,12 @@ def _megapixels(pixels: int) -> str:
     return f"{mp:.0f}" if mp >= 10 else f"{mp:.3g}"
 
 
-def png_complete(data: bytes) -> bool:
-    """Walk the PNG chunk list; True when an IEND chunk is reached within the data."""
-    pos, end = 8, len(data)
-    while pos + 8 <= end:
-        (length,) = struct.unpack_from(">I", data, pos)
-        ctype = data[pos + 4 : pos + 8]
-        if pos + 12 + length > end:
+def _png_chunks_reach_iend(size: int, header_at) -> bool:
+    """Walk a PNG's chunk list (``header_at(pos)`` gives the 8 bytes at ``pos``); True at a whole IEND chunk."""
+    pos = 8
+    while pos + 8 <= size:
+        length, ctype = struct.unpack(">I4s", header_at(pos))
+        if pos + 12 + length > size:
             return False
         if ctype == b"IEND":
             return True
@@ -277,20 +270,19 @@ def png_complete(data: bytes) -> bool:
     return False
 
 
+def png_complete(data: bytes) -> bool:
+    """Walk the PNG chunk list; True when an IEND chunk is reached within the data."""
+    return _png_chunks_reach_iend(len(data), lambda pos: data[pos:pos + 8])
+
+
 def _png_file_complete(path: Path) -> bool:
     """:func:`png_complete` on a file, reading only the chunk headers."""
-    size = path.stat().st_size
     with open(path, "rb") as fh:
-        pos = 8
-        while pos + 8 <= size:
+        def header_at(pos: int) -> bytes:
             fh.seek(pos)
-            length, ctype = struct.unpack(">I4s", fh.read(8))
-            if pos + 12 + length > size:
-                return False
-            if ctype == b"IEND":
-                return True
-            pos += 12 + length
-    return False
+            return fh.read(8)
+
+        return _png_chunks_reach_iend(path.stat().st_size, header_at)
 
 
 def jpeg_end(data: bytes) -> int | None:

@@ -146,15 +146,8 @@ def stylebank_decode(net: StyleBankNet, features: torch.Tensor, size: tuple[int,
     return net.decoder(features)[..., : size[0], : size[1]]
 
 
-def stylebank_forward(
-    net: StyleBankNet,
-    image: torch.Tensor,
-    styles: list[str],
-    *,
-    weights: list[float] | None = None,
-    masks: list[torch.Tensor] | None = None,
-    strength: float = 1.0,
-) -> torch.Tensor:
+def stylebank_forward(net: StyleBankNet, image: torch.Tensor, styles: list[str], *, weights: list[float] | None = None,
+                      masks: list[torch.Tensor] | None = None, strength: float = 1.0) -> torch.Tensor:
     """Stylise a batch with one style or a fusion of several.
 
     Arguments and errors as :func:`stylebank_features` (which this decodes).

@@ -332,9 +332,7 @@ def confidence(
     w = _check_flow(flow_t_to_prev, "flow_t_to_prev")
     back = _check_flow(flow_prev_to_t, "flow_prev_to_t")
     if back.shape != w.shape:
-        raise InputError(
-            f"flow_t_to_prev is {w.shape} but flow_prev_to_t is {back.shape}; both must be (H, W, 2)"
-        )
+        raise InputError(f"flow_t_to_prev is {w.shape} but flow_prev_to_t is {back.shape}; both must be (H, W, 2)")
     w_hat = _remap(back, w)
     wx, wy, hx, hy = w[..., 0], w[..., 1], w_hat[..., 0], w_hat[..., 1]
     d_fb = (wx + hx) ** 2 + (wy + hy) ** 2

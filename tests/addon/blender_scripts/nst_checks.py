@@ -12,7 +12,6 @@ Prints one line ``NST_RESULT {json}``; exits 0 only when every check passed; end
 ``os._exit`` because ``bpy`` can hang at interpreter exit.
 """
 
-import argparse
 import os
 import shutil
 import sys
@@ -226,11 +225,7 @@ def check_save(args, checks):
 def check_reload_still(args, checks):
     import bpy
 
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    h.enable_extension(args.repo)
-    h.preferences().model_folder = args.model
-    h.preferences().device = "CPU"
-    bpy.ops.wm.open_mainfile(filepath=args.blend)
+    h.reopen(args)
     scene = bpy.context.scene
     tree = h.compat().compositor_tree(scene)
     node, fusion = tree.nodes.get("Paint"), tree.nodes.get("StyleBank Fusion")
@@ -599,21 +594,11 @@ MODES = {
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=sorted(MODES))
-    parser.add_argument("--repo", required=True)
-    parser.add_argument("--user-resources", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--model", default="")
-    parser.add_argument("--blend", default="")
-    args = parser.parse_args()
-    args.repo = os.path.realpath(args.repo)
-    return args
+    return h.parse_args(__doc__.splitlines()[0], MODES)
 
 
 if __name__ == "__main__":
     ARGS = parse_args()
-    os.environ["BLENDER_USER_RESOURCES"] = os.path.realpath(ARGS.user_resources)
     if ARGS.mode == "without_torch":
         sys.modules["torch"] = None  # `import torch` now raises ImportError
     h.run(lambda checks: MODES[ARGS.mode](ARGS, checks))

@@ -210,3 +210,33 @@ def run(main) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def reopen(args) -> None:
+    """Start from factory settings, enable the extension (CPU, ``args.model``) and open ``args.blend``."""
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    enable_extension(args.repo)
+    preferences().model_folder = args.model
+    preferences().device = "CPU"
+    bpy.ops.wm.open_mainfile(filepath=args.blend)
+
+
+def parse_args(description: str, modes: dict, *, required: tuple[str, ...] = ()):
+    """A check script's arguments: ``mode --repo --user-resources --out [--model] [--media] [--blend]``.
+
+    Points Blender's user resources at ``--user-resources`` (before the extension is enabled).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("mode", choices=sorted(modes))
+    for name in ("repo", "user-resources", "out"):
+        parser.add_argument(f"--{name}", required=True)
+    for name in ("model", "media", "blend"):
+        parser.add_argument(f"--{name}", required=name in required, default="")
+    args = parser.parse_args()
+    args.repo = os.path.realpath(args.repo)
+    os.environ["BLENDER_USER_RESOURCES"] = os.path.realpath(args.user_resources)
+    return args
