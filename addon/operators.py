@@ -8,7 +8,7 @@ import sys
 import bpy
 
 from ..core.foundation.errors import NSTError, SettingsError
-from . import colour, dependencies, installer, node_files, nodes, preferences
+from . import capture_files, colour, dependencies, installer, node_files, nodes, preferences
 from .frame_stylizer import FrameFiles, NodeStylizer
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
@@ -72,6 +72,10 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return None
         folders = nodes.node_folders(scene, node)
+        foreign = capture_files.check_owner(folders, node.name)
+        if foreign is not None:  # never another .blend's captures (two files beside each other share //nst/)
+            self.report({"ERROR"}, foreign)
+            return None
         frames = range(scene.frame_start, scene.frame_end + 1) if self.all_frames else [scene.frame_current]
         frames = [f for f in frames if folders.captured(node_files.IMAGE, f).is_file()]
         if not frames:
@@ -104,6 +108,7 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
 
         def show(_job: Job, outcome) -> None:
             colour.load_result(bpy.data.scenes[scene_name], outcome.output, f"NST {node_name}")
+            capture_files.prune_scene(bpy.data.scenes[scene_name])
 
         return Job(title=f"{node_name}: {len(frames)} frame(s)", steps=[(MAIN, to_display), (WORKER, stylise),
                                                                           (MAIN, show)])
