@@ -27,9 +27,9 @@ Per .blend file:
 * The owner file ``.nst-owner`` names the .blend whose render wrote the captures (its path, or
   the unsaved folder). Re-stylising captured frames refuses captures another file wrote (two
   .blend files beside each other share ``//nst/``).
-* Intermediates are bounded (:meth:`NodeFolders.prune`): a frame's network input PNG is deleted
-  once its stylised frame is written (the next frame's coherence keeps what it needs in memory),
-  and the captures of stylised frames beyond the newest *Keep Captures* are deleted.
+* Intermediates are bounded (:meth:`NodeFolders.prune`): once a frame is stylised, its captures
+  and network input PNG are deleted unless it is among the newest *Keep Captures* frames (the next
+  frame's coherence keeps what it needs in memory).
 """
 
 from __future__ import annotations
@@ -270,33 +270,41 @@ class NodeFolders:
         return done is not None and (captured is None or done >= captured)
 
     def prune(self, keep_captures: int, masks: int = MASK_COUNT) -> list[Path]:
-        """Delete intermediates that are no longer needed; never a stylised frame.
+        """Keep the intermediates of the newest ``keep_captures`` stylised frames only; never a stylised frame.
 
-        * ``input/frame_N.png`` once ``stylized/frame_N.png`` is at least as new (a re-run
-          rewrites the input first, so an input waiting for its stylisation is kept);
-        * the captures (every prefix) of stylised frames other than the ``keep_captures`` most
-          recently captured ones (0 keeps all). Frames not stylised yet keep theirs.
+        A frame counts as stylised when ``stylized/frame_N.png`` is at least as new as its capture.
+        Of the other stylised frames (older captures first) the captures (every prefix) and the
+        network's input PNG are deleted; an input PNG newer than its stylised frame (a re-run is
+        waiting for it) and everything of a frame not stylised yet are kept. The next frame's
+        coherence needs none of them: the engine keeps the previous frame in memory.
 
         Args:
-            keep_captures: How many stylised frames keep their captures (for Stylise Again).
+            keep_captures: How many stylised frames keep their files (for Stylise Again); 0 keeps all.
             masks: Mask inputs whose captures may exist (all by default).
 
         Returns:
             The files deleted.
         """
+        if keep_captures <= 0:
+            return []
+        stylized = [f for f in self.captured_frames() if self.is_stylized(f)]
+        stylized.sort(key=lambda f: (_mtime(self.captured(IMAGE, f)) or 0, f))
+        kept = set(stylized[max(len(stylized) - keep_captures, 0):])
         removed: list[Path] = []
         inputs = self.root / INPUT_DIR
         if inputs.is_dir():
             for path in sorted(inputs.iterdir()):
                 frame = _frame_of(path.name, "frame_", ".png")
-                if frame is None:
+                if frame is None or frame in kept:
                     continue
                 done, written = _mtime(self.stylized(frame)), _mtime(path)
                 if done is not None and written is not None and done >= written:
                     path.unlink(missing_ok=True)
                     removed.append(path)
-        if keep_captures <= 0:
-            return removed
+        for frame in stylized:
+            if frame not in kept:
+                removed += self.remove_captures(frame, masks)
+        return removed
         stylized = [f for f in self.captured_frames() if self.is_stylized(f)]
         stylized.sort(key=lambda f: (_mtime(self.captured(IMAGE, f)) or 0, f))
         for frame in stylized[:max(len(stylized) - keep_captures, 0)]:

@@ -88,8 +88,9 @@ class NST_PG_settings(bpy.types.PropertyGroup):
     )
     keep_captures: bpy.props.IntProperty(
         name="Keep Captures",
-        description="How many rendered frames keep their captures (the node's inputs as EXR) for Stylise Again; "
-        "older ones are deleted once stylised. 0 keeps every frame (several MB per frame and pass)",
+        description="How many rendered frames keep their captures (the node's inputs as EXR) and the network's "
+        "input PNG, for Stylise Again; older ones are deleted once stylised. 0 keeps every frame "
+        "(several MB per frame and pass)",
         default=24,
         min=0,
         soft_max=1000,

@@ -149,12 +149,16 @@ def test_prune_keeps_what_is_still_needed(tmp_path: Path) -> None:
     _touch(folders.display_input(4), now + 10)  # frame 4 is being stylised again: its new input waits
     removed = folders.prune(keep_captures=2, masks=0)
     assert folders.captured_frames() == [3, 4, 5]
-    assert not folders.display_input(1).exists() and not folders.display_input(3).exists()
-    assert folders.display_input(4).exists() and folders.display_input(5).exists()
+    assert not folders.display_input(1).exists() and not folders.display_input(2).exists()
+    assert all(folders.display_input(f).exists() for f in (3, 4, 5))
     assert all(folders.stylized(f).exists() for f in range(1, 5))
     assert not folders.captured(files.VECTOR, 2).exists() and folders.captured(files.VECTOR, 3).exists()
-    assert len(removed) == 3 + 6  # inputs 1-3, captures of frames 1-2
-    assert folders.prune(keep_captures=0, masks=0) == []  # 0 keeps every capture
+    assert len(removed) == 2 + 6  # inputs 1-2, captures of frames 1-2
+    assert folders.prune(keep_captures=0, masks=0) == []  # 0 keeps everything
+    _touch(folders.display_input(4), now + 10)  # frame 4 is being stylised again: its new input waits
+    folders.prune(keep_captures=1, masks=0)
+    assert folders.captured_frames() == [4, 5] and folders.display_input(4).exists()
+    assert not folders.display_input(3).exists()
 
 
 def test_owner_file(tmp_path: Path) -> None:

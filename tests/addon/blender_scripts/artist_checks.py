@@ -133,14 +133,17 @@ def check_folders(args, checks):
     scene.nst.keep_captures = 2
     bpy.ops.render.render(animation=True)
     folders = nodes.node_folders(scene, node)
-    checks["pruned"] = [folders.captured_frames() == [3, 4] and _files(root / "input") == []
+    checks["pruned"] = [folders.captured_frames() == [3, 4]
+                        and _files(root / "input") == ["frame_0003.png", "frame_0004.png"]
                         and _files(root / "stylized") == [f"frame_{i:04d}.png" for i in range(1, 5)],
                         {"capture": _files(folders.capture), "input": _files(root / "input"),
                          "stylized": _files(root / "stylized")}]
     owner = folders.owner()
     checks["owner_unsaved"] = [owner == f"unsaved:{first}", owner]
     result, error = _stylise_again(bpy)
-    checks["stylise_again_kept_frames"] = [result == {"FINISHED"} and _files(root / "input") == [], [result, error]]
+    checks["stylise_again_kept_frames"] = [result == {"FINISHED"} and folders.captured_frames() == [3, 4]
+                                           and _files(root / "input") == ["frame_0003.png", "frame_0004.png"],
+                                           [result, error, _files(root / "input")]]
 
     # Another unsaved file gets another folder.
     bpy.ops.wm.read_homefile(use_empty=True)
