@@ -9,14 +9,17 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import (
+    capture_files,
     image_tools,
     jobs,
+    node_files,
     nodes,
     operators,
     preferences,
     properties,
     render_stylize,
     strip_settings,
+    style_menu,
     ui,
     vse_operators,
 )
@@ -37,7 +40,14 @@ def _sync_capture_folders(*_args) -> None:
             nodes.sync_all(scene)
 
 
-_FILE_HANDLERS = (("load_post", _sync_capture_folders), ("save_post", _sync_capture_folders))
+@persistent
+def _new_file_loaded(*_args) -> None:
+    """Another file was loaded: an unsaved one gets its own temporary folder, not the last one's."""
+    node_files.UNSAVED.reset()
+    _sync_capture_folders()
+
+
+_FILE_HANDLERS = (("load_post", _new_file_loaded), ("save_post", _sync_capture_folders))
 
 
 def register() -> None:
@@ -52,6 +62,7 @@ def register() -> None:
     strip_settings.register_pointers()
     preferences.add_site_dirs(preferences.get_preferences(bpy.context))
     render_stylize.add_handlers()
+    capture_files.add_handlers()
     for name, function in _FILE_HANDLERS:
         getattr(bpy.app.handlers, name).append(function)
     nodes.add_menu()
@@ -66,8 +77,10 @@ def unregister() -> None:
         handlers = getattr(bpy.app.handlers, name)
         while function in handlers:
             handlers.remove(function)
+    capture_files.remove_handlers()
     render_stylize.remove_handlers()
     strip_settings.unregister_pointers()
     del bpy.types.Scene.nst
     for cls in reversed(_classes()):
         bpy.utils.unregister_class(cls)
+    style_menu.unregister()

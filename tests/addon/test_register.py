@@ -76,6 +76,8 @@ def test_registers_and_unregisters_in_blender(tmp_path: Path) -> None:
     assert checks["defaults"][1]["iterations"] == 300
     assert checks["torch_status"][1] == {"torch_found": True}
     assert "PyTorch" in " ".join(checks["draw"][1])
+    assert checks["device_line"][1] == "Device: CPU"  # no GPU on the test machines
+    assert checks["draw"][1][0] == "Dependencies: everything found"
 
 
 @pytest.mark.blender
@@ -83,6 +85,37 @@ def test_registers_without_torch(tmp_path: Path) -> None:
     checks = run_register_check(tmp_path, "--without-torch")
     assert checks["torch_status"][1] == {"torch_found": False}
     assert "PyTorch: missing" in checks["draw"][1]
+    assert checks["device_line"][1] == "Device: PyTorch not installed"
+    assert checks["install_buttons"][1]["buttons"]  # one per build this computer can use, with its size
+
+
+FAILING_PIP = """#!/bin/sh
+case "$2" in ensurepip) exit 0;; esac
+echo "Looking in indexes: https://download.pytorch.org/whl/cpu" >&2
+echo "ERROR: Could not find a version that satisfies the requirement torch==2.13.0 (from versions: none)" >&2
+echo "ERROR: No matching distribution found for torch==2.13.0" >&2
+exit 1
+"""
+
+
+@pytest.mark.blender
+def test_preferences_show_a_failed_install_in_one_sentence(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_python"
+    fake.write_text(FAILING_PIP, encoding="utf-8")
+    fake.chmod(0o755)
+    user = tmp_path / "user"
+    user.mkdir()
+    checks = run_register_check(user, "--without-torch", "--failing-pip", str(fake))
+    assert checks["install_failed_state"][0] and checks["install_error_in_preferences"][0]
+    assert "no build of it for this Python and platform" in checks["install_error_one_sentence"][1]["message"]
+
+
+@pytest.mark.blender
+def test_missing_encoder_weights_are_not_green(tmp_path: Path) -> None:
+    checks = run_register_check(tmp_path, "--without-hed")
+    assert checks["encoder_weights_listed"][1].endswith("missing (needed by Gatys and Analogy)")
+    assert checks["install_buttons"][1]["buttons"] == [
+        ["operator:nst.install_dependencies:Install Encoder Weights", "WEIGHTS"]]
 
 
 def _extension_cli() -> Path:

