@@ -207,6 +207,21 @@ class NodeFolders:
         """The stylised result of ``frame`` (display-referred PNG)."""
         return self.root / STYLIZED_DIR / frame_file("frame_", frame, ".png")
 
+    def frame_files(self, frame: int, *, coherent: bool, masks: int = 0):
+        """What :class:`core.jobs.render_frames.RenderFrameStylizer` reads and writes for ``frame``.
+
+        The Vector and Depth captures are passed whenever coherence is on: whether they describe
+        the motion (motion blur empties the Vector pass) is the engine's decision.
+        """
+        from ..core.jobs.render_frames import FrameFiles
+
+        return FrameFiles(
+            frame=frame, display_input=self.display_input(frame), output=self.stylized(frame),
+            vectors=self.captured(VECTOR, frame) if coherent else None,
+            depth=self.captured(DEPTH, frame) if coherent else None,
+            masks=tuple(self.captured(mask_prefix(i), frame) for i in range(1, masks + 1)),
+        )
+
     def capture_prefixes(self, masks: int = 0) -> tuple[str, ...]:
         """Every capture prefix of a node with ``masks`` mask inputs."""
         return (IMAGE, VECTOR, DEPTH, *(mask_prefix(i) for i in range(1, masks + 1)))

@@ -33,6 +33,9 @@ from . import style_menu as menus
 from ..core.engine.settings import FrameSettings
 from .preferences import get_preferences
 
+#: The Image node inside each node's group that holds the stylised frame.
+RESULT_NODE = "NST Result"
+
 PRESERVE_COLOR_ITEMS = (
     ("NONE", "Off", "Take the colours from the style"),
     ("LUMINANCE", "Luminance", "Keep the render's colours, take the style's light and strokes "
@@ -184,7 +187,65 @@ def build_group(title: str, masks: int) -> bpy.types.NodeTree:
     for name, _socket_type, prefix, kind in inputs:
         tree.links.new(group_in.outputs[name], compat.add_file_output(capture, prefix, kind))
     tree.links.new(group_in.outputs["Image"], group_out.inputs["Image"])
+    _result_node(tree)
     return tree
+
+
+def _result_node(tree: bpy.types.NodeTree) -> bpy.types.Node:
+    """The group's Image node that shows the stylised frame (added to groups of older files too)."""
+    node = tree.nodes.get(RESULT_NODE)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeImage")
+        node.name = node.label = RESULT_NODE
+        node.location = (0, 160)
+    return node
+
+
+def route_output(node: bpy.types.Node, image: bpy.types.Image | None) -> bool:
+    """Send the node's Image output from the stylised ``image``, or (None) from its input, unchanged.
+
+    While a frame renders the output is the input passed through (the captures never depend on
+    it); once the frame is stylised the add-on routes the result here, so Blender's compositor
+    (the backdrop, the Viewer, the render window, nodes after this one) shows the stylised frame.
+
+    Returns:
+        Whether the routing changed.
+    """
+    tree = node.node_tree
+    if tree is None:
+        return False
+    group_in = next((n for n in tree.nodes if n.bl_idname == "NodeGroupInput"), None)
+    group_out = next((n for n in tree.nodes if n.bl_idname == "NodeGroupOutput"), None)
+    if group_in is None or group_out is None:
+        return False
+    target = group_out.inputs["Image"]
+    if image is None:
+        source = group_in.outputs["Image"]
+    else:
+        result = _result_node(tree)
+        if result.image != image:
+            result.image = image
+        source = result.outputs["Image"]
+    if target.is_linked and target.links[0].from_socket == source:
+        return False
+    tree.links.new(source, target)
+    return True
+
+
+def feeds_output(node: bpy.types.Node) -> bool:
+    """Whether the node's Image output reaches the compositor's output (Composite, 5.x Group Output)."""
+    seen, todo = set(), [node]
+    while todo:
+        current = todo.pop()
+        for output in current.outputs:
+            for link in output.links:
+                nxt = link.to_node
+                if compat.is_compositor_output(nxt):
+                    return True
+                if nxt.name not in seen and not link.is_muted:
+                    seen.add(nxt.name)
+                    todo.append(nxt)
+    return False
 
 
 # ------------------------------------------------------------------------------------------
@@ -235,9 +296,15 @@ class _StylizeNode:
         name="Size", description=SIZE_DESCRIPTION, default=0, min=0, soft_max=4096, subtype="PIXEL")
     replace_output: bpy.props.BoolProperty(
         name="Replace Render Output",
-        description="Overwrite each frame Blender writes (the render output path) with the stylised frame. "
-                    "Off: the render output is left as rendered and the stylised frames go to the node's folder",
+        description="Always overwrite each frame Blender writes (the render output path) with the stylised frame, "
+                    "even when this node's output does not reach the Composite output",
         default=False)
+    auto_replace: bpy.props.BoolProperty(
+        name="Write Stylised When Wired",
+        description="When this node's output reaches the Composite output, the frames Blender writes (Render "
+                    "Animation, -f, -a) are the stylised ones. Off: they stay as rendered; the stylised frames are "
+                    "always in the node's folder",
+        default=True)
     status: bpy.props.StringProperty(name="Status", description="What the last render did with this node")
     folder: bpy.props.StringProperty(
         name="Folder", description="This node's folder under the scene's Output Folder (captures, the network's "
@@ -271,6 +338,7 @@ class _StylizeNode:
         sub.active = self.coherence
         sub.prop(self, "keep", text="")
         layout.prop(self, "size")
+        layout.prop(self, "auto_replace")
         layout.prop(self, "replace_output")
         if self.status:
             layout.label(text=self.status, icon="ERROR" if self.status.startswith("Error") else "INFO")

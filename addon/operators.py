@@ -8,8 +8,8 @@ import sys
 import bpy
 
 from ..core.foundation.errors import NSTError, SettingsError
-from . import capture_files, colour, dependencies, installer, node_files, nodes, preferences
-from ..core.jobs.render_frames import FrameFiles, RenderFrameStylizer
+from . import capture_files, colour, dependencies, installer, node_files, nodes, preferences, render_stylize
+from ..core.jobs.render_frames import RenderFrameStylizer
 from .job_operator import JobOperator
 from .jobs import MAIN, RUNNER, WORKER, Job
 
@@ -82,13 +82,7 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, f"node '{node.name}': no captured frames in {folders.capture}; render first")
             return None
         scene_name, node_name = scene.name, node.name
-        use_vectors = settings.coherent and not scene.render.use_motion_blur
-        all_files = [FrameFiles(
-            frame=f, display_input=folders.display_input(f), output=folders.stylized(f),
-            vectors=folders.captured(node_files.VECTOR, f) if use_vectors else None,
-            depth=folders.captured(node_files.DEPTH, f) if use_vectors else None,
-            masks=tuple(folders.captured(node_files.mask_prefix(i), f) for i in range(1, settings.masks + 1)),
-        ) for f in frames]
+        all_files = [folders.frame_files(f, coherent=settings.coherent, masks=settings.masks) for f in frames]
 
         def to_display(job: Job, _value) -> None:
             for i, files in enumerate(all_files):
@@ -107,8 +101,13 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
             return outcome
 
         def show(_job: Job, outcome) -> None:
-            colour.load_result(bpy.data.scenes[scene_name], outcome.output, f"NST {node_name}")
-            capture_files.prune_scene(bpy.data.scenes[scene_name])
+            scene = bpy.data.scenes[scene_name]
+            image = colour.load_result(scene, outcome.output, f"NST {node_name}")
+            render_stylize.show_in_tree(scene, node_name, image, all_files[-1].frame)
+            motion = f", motion from {outcome.motion}" if outcome.motion else ""
+            render_stylize.set_status(node_name, f"Stylised again: {len(all_files)} frame(s), last {all_files[-1].frame}: "
+                                                 f"{outcome.seconds:.2f} s{motion}")
+            capture_files.prune_scene(scene)
 
         return Job(title=f"{node_name}: {len(frames)} frame(s)", steps=[(MAIN, to_display), (WORKER, stylise),
                                                                           (MAIN, show)])

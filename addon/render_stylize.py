@@ -111,10 +111,10 @@ def _fail(session: RenderSession, node_name: str, message: str) -> None:
             return
         session.failed[node_name] = message
     report(message)
-    _set_status(node_name, f"Error: {message}")
+    set_status(node_name, f"Error: {message}")
 
 
-def _set_status(node_name: str, text: str) -> None:
+def set_status(node_name: str, text: str) -> None:
     """Write a node's status line in every scene that has it (on the main thread, from any thread)."""
 
     def write() -> None:
@@ -176,6 +176,10 @@ def on_render_init(scene: bpy.types.Scene, *_args) -> None:
         # `blender -b`: safe to write data here. With a UI this runs on the render thread, and the
         # capture folders were synced on the main thread when they last changed (nodes.sync_node).
         nodes.sync_all(scene)
+        # Frames composite with the render itself (a stylised frame of an earlier render routed in
+        # would be composited instead); the stylised frames reach the files through Replace.
+        for node in nodes.stylize_nodes(scene):
+            nodes.route_output(node, None)
     for node in nodes.stylize_nodes(scene):
         try:
             check_node(scene, node)
@@ -183,10 +187,37 @@ def on_render_init(scene: bpy.types.Scene, *_args) -> None:
             _fail(session, node.name, str(exc))
             continue
         if node.status.startswith("Error"):
-            _set_status(node.name, "")
+            set_status(node.name, "")
         if node.coherence and scene.render.use_motion_blur:
             report(f"node '{node.name}': motion blur is on, which empties the Vector pass; coherence uses "
                    "optical flow estimated from the frames instead", "WARNING")
+
+
+def replaces_output(node: bpy.types.Node) -> bool:
+    """Whether the frames Blender writes are replaced by the node's stylised ones (see the node's options)."""
+    return node.replace_output or (node.auto_replace and nodes.feeds_output(node))
+
+
+def _rendering() -> bool:
+    """A render job is running (its own compositing must not see a half-updated tree)."""
+    is_job_running = getattr(bpy.app, "is_job_running", None)
+    return bool(is_job_running and is_job_running("RENDER"))
+
+
+def show_in_tree(scene: bpy.types.Scene, node_name: str, image: bpy.types.Image, frame: int) -> None:
+    """Route a node's stylised ``frame`` to its output when it is the frame on screen (main thread, UI).
+
+    Blender's compositor then runs again on the cached render result, so the render window, the
+    backdrop, the Viewer and the nodes after this one show the stylised current frame. With the
+    UI the routing stays until the next stylised frame replaces it, so a new render composites
+    the previous stylised image until its own is ready; where that could reach a written file (a
+    node wired to the output with *Write Stylised When Wired* off) the result is not routed.
+    """
+    if frame != scene.frame_current:
+        return
+    for node in nodes.stylize_nodes(scene):
+        if node.name == node_name and (replaces_output(node) or not nodes.feeds_output(node)):
+            nodes.route_output(node, image)
 
 
 def _live_nodes(scene: bpy.types.Scene) -> tuple[RenderSession | None, list]:
@@ -222,15 +253,7 @@ def on_render_post(scene: bpy.types.Scene, *_args) -> None:
                                       f"{frame} (expected {capture}); is the node connected to the image and is "
                                       "compositing on?")
             continue
-        # Whether the passes describe the motion (motion blur empties them) is the engine's decision.
-        files = FrameFiles(
-            frame=frame,
-            display_input=folders.display_input(frame),
-            output=folders.stylized(frame),
-            vectors=folders.captured(node_files.VECTOR, frame) if settings.coherent else None,
-            depth=folders.captured(node_files.DEPTH, frame) if settings.coherent else None,
-            masks=tuple(folders.captured(node_files.mask_prefix(i), frame) for i in range(1, settings.masks + 1)),
-        )
+        files = folders.frame_files(frame, coherent=settings.coherent, masks=settings.masks)
         RUNNER.submit(_frame_job(scene.name, node.name, settings, capture, files, session))
 
 
@@ -241,7 +264,7 @@ def on_render_write(scene: bpy.types.Scene, *_args) -> None:
     frame = scene.frame_current
     target = None
     for node in live:
-        if not node.replace_output:
+        if not replaces_output(node):
             continue
         target = target or written_output(scene, frame)
         if target is None:
@@ -296,6 +319,21 @@ def _render_ended() -> None:
     colour.render_ended()
     if not bpy.app.background:
         RUNNER.call_main(colour.remove_helpers, "colour cleanup", later=True)
+        RUNNER.call_main(_show_current_frames, "show stylised frames", later=True)
+
+
+def _show_current_frames() -> None:
+    """After a render with the UI: route each node's stylised current frame to its output, if it exists.
+
+    Frames stylised while an animation was still rendering were not routed (the render's own
+    compositing must not change under it); the frame on screen is routed now.
+    """
+    for scene in bpy.data.scenes:
+        for node in nodes.stylize_nodes(scene):
+            folders = nodes.node_folders(scene, node)
+            result = folders.stylized(scene.frame_current)
+            if result.is_file() and folders.is_stylized(scene.frame_current):
+                nodes.route_output(node, colour.load_result(scene, result, f"NST {node.name}"))
 
 
 HANDLERS = (
@@ -357,9 +395,11 @@ def _frame_job(scene_name: str, node_name: str, settings: FrameSettings, capture
 
     def show(job: Job, outcome) -> None:
         scene = _scene(scene_name)
-        colour.load_result(scene, outcome.output, f"NST {node_name}")
+        image = colour.load_result(scene, outcome.output, f"NST {node_name}")
+        if not bpy.app.background and not _rendering():
+            show_in_tree(scene, node_name, image, files.frame)
         motion = f", motion from {outcome.motion}" if outcome.motion else ""
-        _set_status(node_name, f"Frame {files.frame}: {outcome.seconds:.2f} s{motion}")
+        set_status(node_name, f"Frame {files.frame}: {outcome.seconds:.2f} s{motion}")
         with session.lock:
             session.results[(node_name, files.frame)] = outcome.output
             target = session.replace.pop((node_name, files.frame), None)
@@ -368,7 +408,7 @@ def _frame_job(scene_name: str, node_name: str, settings: FrameSettings, capture
 
     def failed(job: Job) -> None:
         if job.state == "cancelled":
-            _set_status(node_name, f"Frame {files.frame}: cancelled")
+            set_status(node_name, f"Frame {files.frame}: cancelled")
             return
         message = job.error or "failed"
         _fail(session, node_name, message if node_name in message else f"node '{node_name}': {message}")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.addon.helpers import REPO, run_check_script, tiny_model
-from tests.addon.test_frame_stylizer import addon_module
+from tests.addon.test_bpy_free_modules import addon_module
 
 SCRIPT = Path(__file__).resolve().parent / "blender_scripts" / "artist_checks.py"
 

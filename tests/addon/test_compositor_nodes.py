@@ -172,6 +172,19 @@ def test_replace_render_output_writes_the_stylised_frames_in_the_users_format(tm
     assert read_image(first).colorspace == "linear"
 
 
+def test_the_result_where_you_look(tmp_path: Path, model: Path) -> None:
+    """A frame composites with the render itself (no stale stylised frame); a wired node writes stylised frames."""
+    checks, proc = run_checks("routing", tmp_path, model=model)
+    assert not _error_lines(proc.stderr)
+    paths = checks["paths"][1]
+    for raw, auto in zip(paths["renders"]["raw"], paths["renders"]["auto"]):
+        rendered, written = _srgb(raw), _srgb(auto)
+        stylized = _srgb(Path(paths["stylized"]) / Path(auto).name)
+        assert (rendered[..., 0] - rendered[..., 1]).mean() < 0.5  # not the stale red image routed in before
+        assert np.abs(written - stylized).max() <= 2.0 / 255  # wired: Blender's file is the stylised frame
+        assert np.abs(rendered - stylized).mean() > 0.015  # the raw render is not the stylised frame
+
+
 def test_colour_pipeline_uses_the_scene_view_transform(tmp_path: Path) -> None:
     checks, _ = run_checks("colour", tmp_path)
     results = checks["colorspaces"][1]

@@ -242,6 +242,7 @@ def check_reload_still(args, checks):
     checks["capture_next_to_blend"] = [folder.rstrip(os.sep) == expected, folder]
 
     scene.render.filepath = os.path.join(args.out, "render", "still_")
+    node.auto_replace = False  # keep Blender's own file of the render: the network's input is compared with it
     seconds = _render_f(bpy, scene, 2)
     stylized = os.path.join(blend_dir, "nst", "Paint", "stylized", "frame_0002.png")
     render_file = os.path.join(args.out, "render", "still_0002.png")
@@ -404,6 +405,35 @@ def check_replace(args, checks):
     with colour._display_scene(scene, depth="8") as helper:
         image.save_render(png, scene=helper)
     checks["exr_view_png"] = [os.path.isfile(png), png]
+
+
+def check_routing(args, checks):
+    """The node's output during a render (the render itself) and after it (the stylised frame); auto replace."""
+    bpy, scene = _setup(args, frames=2)
+    tree, node, _layers, composite = h.add_style_node(scene)
+    node.style = "a"
+    nodes = _import("addon.nodes")
+    group_out = next(n for n in node.node_tree.nodes if n.bl_idname == "NodeGroupOutput")
+
+    def source():
+        return group_out.inputs["Image"].links[0].from_node.bl_idname
+
+    checks["feeds_output"] = [nodes.feeds_output(node), None]
+    stale = bpy.data.images.new("stale", 64, 48)
+    stale.pixels = [1.0, 0.0, 0.0, 1.0] * (64 * 48)
+    checks["routed"] = [nodes.route_output(node, stale) and source() == "CompositorNodeImage", source()]
+    renders = {}
+    for mode in ("raw", "auto"):
+        node.auto_replace = mode == "auto"
+        scene.render.filepath = os.path.join(args.out, mode, "frame_####")
+        _render(bpy, animation=True)
+        renders[mode] = [os.path.join(args.out, mode, f) for f in _files(os.path.join(args.out, mode))]
+    checks["passed_through"] = [source() == "NodeGroupInput", source()]
+    stylized = os.path.join(args.out, "nst", "Style_Transfer", "stylized")
+    checks["paths"] = [len(renders["raw"]) == len(renders["auto"]) == 2, {"renders": renders, "stylized": stylized}]
+    # a node whose output does not reach the compositor output leaves the render output alone by default
+    tree.links.remove(composite.inputs[0].links[0]) if composite.inputs[0].is_linked else None
+    checks["unwired"] = [not nodes.feeds_output(node), None]
 
 
 def _write_linear_exr(path):
@@ -589,6 +619,7 @@ MODES = {
     "gatys": check_gatys,
     "analogy": check_analogy,
     "replace": check_replace,
+    "routing": check_routing,
     "colour": check_colour,
     "fusion": check_fusion,
     "zip": check_zip,
