@@ -63,6 +63,8 @@ def register() -> None:
     preferences.add_site_dirs(preferences.get_preferences(bpy.context))
     render_stylize.add_handlers()
     capture_files.add_handlers()
+    if jobs.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize():
+        bpy.types.STATUSBAR_HT_header.append(jobs.draw_status_bar)
     for name, function in _FILE_HANDLERS:
         getattr(bpy.app.handlers, name).append(function)
     nodes.add_menu()
@@ -72,6 +74,7 @@ def register() -> None:
 def unregister() -> None:
     """Undo :func:`register` in reverse order; running jobs are cancelled."""
     jobs.RUNNER.shutdown()
+    bpy.types.STATUSBAR_HT_header.remove(jobs.draw_status_bar)
     nodes.remove_menu()
     for name, function in _FILE_HANDLERS:
         handlers = getattr(bpy.app.handlers, name)

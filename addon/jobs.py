@@ -30,6 +30,7 @@ import itertools
 import queue
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class Job:
     progress: float = 0.0
     stage: str = ""
     error: str | None = None
+    started: float | None = None
     id: int = field(default_factory=itertools.count(1).__next__)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _next: int = field(default=0, repr=False)
@@ -101,6 +103,13 @@ class Job:
             self.progress = min(max(float(progress), 0.0), 1.0)
         if stage is not None:
             self.stage = stage
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Time to the end at the pace so far, or None before there is a pace (under 2 % done)."""
+        if self.started is None or self.progress < 0.02 or self.finished:
+            return None
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        return elapsed * (1.0 - self.progress) / self.progress
 
     def progress_callback(self, event: Any) -> bool:
         """A :data:`core.foundation.progress.ProgressCallback`: records the event, False when cancelled."""
@@ -235,6 +244,8 @@ class JobRunner:
         if job.finished:
             return
         job.state = "running"
+        if job.started is None:
+            job.started = time.monotonic()
         try:
             job.check()
             _, function = job.steps[job._next]
@@ -335,3 +346,37 @@ RUNNER = JobRunner()
 def active_jobs() -> list[Job]:
     """Unfinished jobs of the add-on's runner, oldest first."""
     return RUNNER.active_jobs()
+
+
+def duration_words(seconds: float) -> str:
+    """``"45 s"``, ``"3 min 05 s"``, ``"1 h 02 min"``."""
+    seconds = max(int(round(seconds)), 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def status_line(active: list[Job], now: float | None = None) -> str:
+    """The status bar's words for the running work: the first job, its stage, its time left, the queue."""
+    if not active:
+        return ""
+    job = active[0]
+    text = f"Style Transfer · {job.title}" + (f": {job.stage}" if job.stage else "")
+    left = job.seconds_left(now)
+    if left is not None:
+        text += f" · about {duration_words(left)} left"
+    if len(active) > 1:
+        text += f" · {len(active) - 1} more queued"
+    return text
+
+
+def draw_status_bar(self, _context) -> None:
+    """Status bar (``STATUSBAR_HT_header``): the running style transfer, its progress and time left."""
+    active = active_jobs()
+    if not active:
+        return
+    row = self.layout.row(align=True)
+    row.progress(factor=active[0].progress, type="RING", text="")
+    row.label(text=status_line(active))

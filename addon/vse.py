@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,6 +34,9 @@ from ..core.jobs import strip_record as rec
 from ..core.jobs.strip import StripFrame, StripPlan
 
 RECORD_KEY = "nst_strip"
+#: A source strip's pair key (custom property): its stylised strip's record holds the same key, so
+#: the pair survives renaming either strip.
+PAIR_KEY = "nst_pair"
 """Custom property of a stylised strip: JSON with its source, folder and settings."""
 STRIPS_FOLDER = "//nst_strips/"
 RENDER_DIR = "render"
@@ -73,16 +77,33 @@ def record_of(strip) -> dict | None:
 
 
 def find_pair(scene: bpy.types.Scene, strip) -> tuple[object | None, object | None]:
-    """``(source, stylised)`` for a strip that is either; a missing side is None."""
+    """``(source, stylised)`` for a strip that is either; a missing side is None.
+
+    The stylised strip's record names its source and holds the source's pair key: the name is
+    tried first, then the key, so renaming the source keeps the pair.
+    """
     editor = scene.sequence_editor
     strips = all_strips(editor)
     record = record_of(strip)
     if record is not None:
-        return strips.get(record.get("source", "")), strip
+        source = strips.get(record.get("source", ""))
+        key = record.get("pair")
+        if key and (source is None or source.get(PAIR_KEY) != key):
+            source = next((s for s in strips if s.get(PAIR_KEY) == key and record_of(s) is None), source)
+        return source, strip
     output = strips.get(strip.nst.output) if strip.nst.output else None
-    if output is not None and (record_of(output) or {}).get("source") != strip.name:
+    if output is not None and not _pairs(strip, record_of(output) or {}, strips):
         output = None
     return strip, output
+
+
+def _pairs(source, record: dict, strips) -> bool:
+    """Whether a stylised strip's ``record`` belongs to ``source`` (by name, else by its pair key)."""
+    if record.get("source") == source.name:
+        return True
+    key = record.get("pair")
+    # a renamed source: same key, and no strip of the recorded name (a duplicate copies the key)
+    return bool(key) and source.get(PAIR_KEY) == key and strips.get(record.get("source", "")) is None
 
 
 def record_folder(record: dict | None) -> Path | None:
@@ -302,7 +323,10 @@ def place_output(scene: bpy.types.Scene, source, output, plan: StripPlan, finger
     except TypeError:
         strip.colorspace_settings.name = "sRGB"
     stored = bpy.path.relpath(str(folder)) if bpy.data.filepath else str(folder)  # follows the .blend when moved
-    strip[RECORD_KEY] = json.dumps({"version": 1, "source": source.name, "kind": plan.kind, "folder": stored,
+    key = source.get(PAIR_KEY) if isinstance(source.get(PAIR_KEY), str) else uuid.uuid4().hex
+    source[PAIR_KEY] = key
+    strip[RECORD_KEY] = json.dumps({"version": 1, "source": source.name, "pair": key, "kind": plan.kind,
+                                    "folder": stored,
                                     "settings": fingerprint, "frames": [shown[0], shown[-1]],
                                     "motion": motion if motion is not None else old.get("motion", [])},
                                    sort_keys=True)

@@ -174,6 +174,13 @@ def check_jobs(args, checks):
     checks["jobs_synchronous"] = [ran.state == "done" and all(m for t, _w, m in seen if t == "sync"),
                                   [s for s in seen if s[0] == "sync"]]
     checks["background_is_synchronous"] = [jobs.RUNNER.synchronous == bpy.app.background, bpy.app.background]
+    # The status bar: the running job, its stage, its time left at the pace so far, the queue.
+    frame = jobs.Job("frame 3", [])
+    frame.started, frame.progress, frame.stage = 100.0, 0.25, "stylising"
+    line = jobs.status_line([frame, jobs.Job("frame 4", [])], now=130.0)
+    checks["status_line"] = [line == "Style Transfer · frame 3: stylising · about 1 min 30 s left · 1 more queued",
+                             line]
+    checks["status_bar"] = [jobs.draw_status_bar in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize(), None]
     runner.shutdown()
 
 

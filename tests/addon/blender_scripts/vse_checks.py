@@ -204,6 +204,18 @@ def check_strips(args, checks):
     checks["update_unchanged"] = [result == {"FINISHED"} and _mtimes(images_folder) == stamps,
                                   {"before": stamps, "after": _mtimes(images_folder)}]
 
+    # Renaming the source keeps its stylised pair and folder: Update from either side recomputes nothing.
+    vse = _import("addon.vse")
+    old_name = images.name
+    images.name = "shots renamed"
+    pairs = [vse.find_pair(scene, images), vse.find_pair(scene, out_images)]
+    result = _stylize(bpy, editor, images, "update_strip")
+    checks["renamed_source_keeps_pair"] = [
+        all(p == (images, out_images) for p in pairs) and result == {"FINISHED"}
+        and _mtimes(images_folder) == stamps, {"pairs": [[getattr(x, "name", None) for x in p] for p in pairs],
+                                               "result": list(result), "after": _mtimes(images_folder)}]
+    images.name = old_name
+
     # The source changed at frame 4: frames 1–3 kept, 4–6 recomputed.
     import numpy as np
     import cv2
