@@ -50,19 +50,29 @@ def _file_of(image: bpy.types.Image) -> Path | None:
 
 
 def _save_png(scene: bpy.types.Scene, image: bpy.types.Image, path: Path) -> Path:
-    """Save ``image`` as a display PNG: Render Result through the view transform, others as sRGB."""
+    """Save ``image`` as a display PNG: Render Result through the view transform, others as sRGB.
+
+    The Render Result holds the render of the scene that made it, so it is saved through that
+    scene (its output format switched to a 16-bit PNG for the moment); another image goes through a
+    helper scene with the Standard view.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if image.type == "RENDER_RESULT":
+        fmt = scene.render.image_settings
+        state = compat.image_format_state(fmt)
+        try:
+            compat.set_file_format(fmt, "PNG")
+            fmt.color_mode, fmt.color_depth = "RGBA", "16"
+            image.save_render(str(path), scene=scene)
+        finally:
+            compat.restore_image_format(fmt, state)
+        return path
     helper = bpy.data.scenes.new(".NST image export")
     try:
-        if image.type == "RENDER_RESULT":
-            helper.display_settings.display_device = scene.display_settings.display_device
-            helper.view_settings.view_transform = scene.view_settings.view_transform
-            helper.view_settings.look = scene.view_settings.look
-        else:
-            helper.view_settings.view_transform = "Standard"
+        helper.view_settings.view_transform = "Standard"
         fmt = helper.render.image_settings
         compat.set_file_format(fmt, "PNG")
         fmt.color_mode, fmt.color_depth = "RGBA", "16"
-        path.parent.mkdir(parents=True, exist_ok=True)
         image.save_render(str(path), scene=helper)
     finally:
         bpy.data.scenes.remove(helper)

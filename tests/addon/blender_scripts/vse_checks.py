@@ -465,6 +465,16 @@ def check_image(args, checks):
                        and results["analogy"][1] is not None and results["analogy"][1][0] == list(reference.size),
                        {"photo": photo_size, "reference": list(reference.size)}]
 
+    # The Render Result (no file of its own, the render of the scene that made it) after F12.
+    render_scene = h.build_scene(frames=1, size=(64, 48))
+    bpy.ops.render.render()
+    tool.method, tool.style_count, tool.style_1 = "STYLEBANK", 1, "a"
+    outcome = bpy.ops.nst.stylize_image(image="Render Result")
+    rendered = bpy.data.images.get("Render Result stylized")
+    checks["render_result"] = [outcome == {"FINISHED"} and rendered is not None and list(rendered.size) == [64, 48],
+                               {"outcome": list(outcome), "scene": render_scene.name,
+                                "size": None if rendered is None else list(rendered.size)}]
+
 
 MODES = {"strips": check_strips, "kill": check_kill, "whole": check_whole, "resume": check_resume, "cancel": check_cancel,
          "scene": check_scene, "image": check_image}
