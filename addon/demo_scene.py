@@ -228,6 +228,7 @@ def main() -> int:
         scene.render.filepath = os.path.join(out, "render", "frame_####")
         _compat().set_file_format(scene.render.image_settings, "PNG")
         node = add_node(scene, args.style, coherent=True)
+        node.auto_replace = False  # keep Blender's plain render in render/: the sheet compares it with the style
         started = time.perf_counter()
         bpy.ops.render.render(animation=True)
         result = {"seconds": round(time.perf_counter() - started, 2), "status": node.status,
