@@ -447,6 +447,8 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
                 raise InputError(f"checkpoint {key} {saved_cfg.get(key)} differs from {getattr(config, key)}; "
                                  f"resume with the same {key}")
         step = _restore(state, net, opt, rng)
+        for group in opt.param_groups:  # the run's learning rate (a later stage may lower it); Adam's moments stay
+            group["lr"] = config.lr
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     style_images = {n: read_image(p).srgb().to(device) for n, p in styles.items()}
     loss_fn = PerceptualLoss(vgg, config, style_images)

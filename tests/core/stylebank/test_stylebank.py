@@ -210,6 +210,18 @@ def test_training_resume_after_a_stop_matches_an_uninterrupted_run(encoder, cont
         train(content_dir, {"red": style_files[0]}, tmp_path / "split", encoder, config=TINY, resume=True)
 
 
+def test_a_resume_takes_the_runs_learning_rate(encoder, content_dir, style_files, tmp_path):
+    """A later stage may lower the learning rate: a resume with a tiny one barely moves the weights."""
+    styles = {"red": style_files[0], "blue": style_files[1]}
+    train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**{**TINY.__dict__, "steps": 2}))
+    before, _ = load_model(tmp_path / "m")
+    train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**{**TINY.__dict__, "lr": 1e-12}),
+          resume=True)
+    after, _ = load_model(tmp_path / "m")
+    for (k, v1), v2 in zip(before.state_dict().items(), after.state_dict().values()):
+        assert torch.allclose(v1.float(), v2.float(), atol=1e-6), k
+
+
 def test_bank_warmup_keeps_the_auto_encoder_while_the_banks_start(encoder, content_dir, style_files, tmp_path):
     styles = {"red": style_files[0], "blue": style_files[1]}
     base = {**TINY.__dict__, "ae_warmup": 2}
