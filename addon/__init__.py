@@ -9,6 +9,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import (
+    app_handlers,
     capture_files,
     image_tools,
     jobs,
@@ -65,8 +66,7 @@ def register() -> None:
     capture_files.add_handlers()
     if jobs.draw_status_bar not in bpy.types.STATUSBAR_HT_header._dyn_ui_initialize():
         bpy.types.STATUSBAR_HT_header.append(jobs.draw_status_bar)
-    for name, function in _FILE_HANDLERS:
-        getattr(bpy.app.handlers, name).append(function)
+    app_handlers.install(_FILE_HANDLERS)
     nodes.add_menu()
     jobs.RUNNER.start()
 
@@ -76,10 +76,7 @@ def unregister() -> None:
     jobs.RUNNER.shutdown()
     bpy.types.STATUSBAR_HT_header.remove(jobs.draw_status_bar)
     nodes.remove_menu()
-    for name, function in _FILE_HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        while function in handlers:
-            handlers.remove(function)
+    app_handlers.uninstall(_FILE_HANDLERS)
     capture_files.remove_handlers()
     render_stylize.remove_handlers()
     strip_settings.unregister_pointers()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bpy
 from bpy.app.handlers import persistent
 
+from . import app_handlers
 from . import node_files, nodes
 from .jobs import RUNNER
 
@@ -101,15 +102,9 @@ HANDLERS = (("render_pre", on_render_pre), ("render_post", on_render_post),
 
 def add_handlers() -> None:
     """Install the handlers (after :func:`.render_stylize.add_handlers`)."""
-    for name, function in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if function not in handlers:
-            handlers.append(function)
+    app_handlers.install(HANDLERS)
 
 
 def remove_handlers() -> None:
     """Remove the handlers (add-on unregister)."""
-    for name, function in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        while function in handlers:
-            handlers.remove(function)
+    app_handlers.uninstall(HANDLERS)

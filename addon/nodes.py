@@ -420,7 +420,7 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
                             gatys_next_iterations=max(1, self.iterations // 3), **common)
 
 
-class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCustomGroup):
+class NST_CompositorNodeStyleBankFusion(menus.FusionSlots, _StylizeNode, bpy.types.CompositorNodeCustomGroup):
     """Blend several StyleBank styles by weight, or give each style a region with a mask."""
 
     bl_idname = "NST_CompositorNodeStyleBankFusion"
@@ -432,17 +432,7 @@ class NST_CompositorNodeStyleBankFusion(_StylizeNode, bpy.types.CompositorNodeCu
     style_count: bpy.props.IntProperty(name="Styles", description="How many styles are fused",
                                        default=2, min=2, max=node_files.MASK_COUNT)
     style_1: bpy.props.StringProperty(name="Style 1 Name", description="Identifier of style 1 (empty = a default)")
-    style_2: bpy.props.StringProperty(name="Style 2 Name", description="Identifier of style 2 (empty = a default)")
-    style_3: bpy.props.StringProperty(name="Style 3 Name", description="Identifier of style 3 (empty = a default)")
-    style_4: bpy.props.StringProperty(name="Style 4 Name", description="Identifier of style 4 (empty = a default)")
     style_1_menu: menus.menu_property("style_1", 1, name="Style 1")
-    style_2_menu: menus.menu_property("style_2", 2, name="Style 2")
-    style_3_menu: menus.menu_property("style_3", 3, name="Style 3")
-    style_4_menu: menus.menu_property("style_4", 4, name="Style 4")
-    weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
-    weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
-    weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
-    weight_4: bpy.props.FloatProperty(name="Weight 4", default=1.0, min=0.0, soft_max=1.0)
     use_masks: bpy.props.BoolProperty(
         name="Region Masks",
         description="Mask k chooses where style k applies (white = this style); where no mask covers a pixel "

@@ -41,6 +41,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from ..core.foundation.errors import SettingsError
+from . import app_handlers
 from . import blender_compat as compat
 from . import colour, dependencies, node_files, nodes
 from ..core.engine.settings import FrameSettings
@@ -348,18 +349,12 @@ HANDLERS = (
 
 def add_handlers() -> None:
     """Install the render handlers (add-on register)."""
-    for name, function in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if function not in handlers:
-            handlers.append(function)
+    app_handlers.install(HANDLERS)
 
 
 def remove_handlers() -> None:
     """Remove the render handlers (add-on unregister)."""
-    for name, function in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        while function in handlers:
-            handlers.remove(function)
+    app_handlers.uninstall(HANDLERS)
 
 
 # ------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _common(context: bpy.types.Context) -> dict:
             "device": prefs.device.lower() if prefs is not None else "auto"}
 
 
-class _StyleChoice:
+class _StyleChoice(menus.FusionSlots):
     """Properties both tools share (a mixin; not registered on its own)."""
 
     method: bpy.props.EnumProperty(name="Method", items=METHOD_ITEMS, default="STYLEBANK")
@@ -54,17 +54,7 @@ class _StyleChoice:
         default=1, min=1, max=MAX_STYLES)
     style_1: bpy.props.StringProperty(name="Style 1 Name", description="Identifier of style 1 of the StyleBank "
                                       "model (what the Style menu sets; empty = the model's default style)")
-    style_2: bpy.props.StringProperty(name="Style 2 Name", description="Identifier of style 2 (empty = a default)")
-    style_3: bpy.props.StringProperty(name="Style 3 Name", description="Identifier of style 3 (empty = a default)")
-    style_4: bpy.props.StringProperty(name="Style 4 Name", description="Identifier of style 4 (empty = a default)")
     style_1_menu: menus.menu_property("style_1", 1, name="Style")
-    style_2_menu: menus.menu_property("style_2", 2, name="Style 2")
-    style_3_menu: menus.menu_property("style_3", 3, name="Style 3")
-    style_4_menu: menus.menu_property("style_4", 4, name="Style 4")
-    weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
-    weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
-    weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
-    weight_4: bpy.props.FloatProperty(name="Weight 4", default=1.0, min=0.0, soft_max=1.0)
     strength: bpy.props.FloatProperty(
         name="Strength", description="StyleBank: how much of the style is applied; 0 keeps the source as it is, "
                                      "1 is the full style (strokes, texture and the style's colours)",

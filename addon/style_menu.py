@@ -131,6 +131,22 @@ def menu_property(storage: str, slot: int = 1, *, name: str = "Style",
     return bpy.props.EnumProperty(name=name, description=description, items=items, get=get, set=set)
 
 
+class FusionSlots:
+    """Styles 2–4 of a fusion and the four weights: what the Fusion node and the sequencer/Image Editor
+    settings share (a mixin of property annotations; each keeps its own style 1 and style count)."""
+
+    style_2: bpy.props.StringProperty(name="Style 2 Name", description="Identifier of style 2 (empty = a default)")
+    style_3: bpy.props.StringProperty(name="Style 3 Name", description="Identifier of style 3 (empty = a default)")
+    style_4: bpy.props.StringProperty(name="Style 4 Name", description="Identifier of style 4 (empty = a default)")
+    style_2_menu: menu_property("style_2", 2, name="Style 2")
+    style_3_menu: menu_property("style_3", 3, name="Style 3")
+    style_4_menu: menu_property("style_4", 4, name="Style 4")
+    weight_1: bpy.props.FloatProperty(name="Weight 1", default=1.0, min=0.0, soft_max=1.0)
+    weight_2: bpy.props.FloatProperty(name="Weight 2", default=1.0, min=0.0, soft_max=1.0)
+    weight_3: bpy.props.FloatProperty(name="Weight 3", default=1.0, min=0.0, soft_max=1.0)
+    weight_4: bpy.props.FloatProperty(name="Weight 4", default=1.0, min=0.0, soft_max=1.0)
+
+
 def draw(layout: bpy.types.UILayout, owner, menu: str, text: str | None = None) -> None:
     """Draw a style menu: a picture grid when the model has thumbnails, else a drop-down."""
     if has_thumbnails() and hasattr(layout, "template_icon_view"):
