@@ -214,11 +214,9 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
         ),
         default="AUTO",
     )
-    model_folder: bpy.props.StringProperty(
-        name="Model Folder",
-        description="Folder searched for the weight files listed in the model registry",
-        subtype="DIR_PATH",
-    )
+    model_folder: bpy.props.StringProperty(name="Model Folder", subtype="DIR_PATH",
+                                           description="Folder searched for the weight files listed in the model "
+                                           "registry")
     python_env: bpy.props.StringProperty(
         name="Python Environment",
         description=(

@@ -44,39 +44,20 @@ def _output_folder_changed(context: bpy.types.Context) -> None:
 class NST_PG_settings(bpy.types.PropertyGroup):
     """Settings of one scene's style transfer, available as ``scene.nst``."""
 
-    method: bpy.props.EnumProperty(
-        name="Method",
-        description="Algorithm that stylises the image",
-        items=METHOD_ITEMS,
-        default="GATYS",
-    )
-    style_image: bpy.props.StringProperty(
-        name="Style Image",
-        description="Image whose style is transferred",
-        subtype="FILE_PATH",
-    )
+    method: bpy.props.EnumProperty(name="Method", description="Algorithm that stylises the image",
+                                   items=METHOD_ITEMS, default="GATYS")
+    style_image: bpy.props.StringProperty(name="Style Image", description="Image whose style is transferred",
+                                          subtype="FILE_PATH")
     iterations: bpy.props.IntProperty(
-        name="Iterations",
-        description="Optimisation steps; more steps transfer more of the style and take longer",
-        default=300,
-        min=1,
-        soft_max=2000,
-    )
+        name="Iterations", description="Optimisation steps; more steps transfer more of the style and take longer",
+        default=300, min=1, soft_max=2000)
     size: bpy.props.IntProperty(
-        name="Size",
-        description="Long side, in pixels, at which the style is applied: smaller gives bigger, coarser strokes "
-        "and loses detail; below about 256 px small content can vanish",
-        default=512,
-        min=16,
-        soft_max=4096,
-        subtype="PIXEL",
-    )
-    preserve_color: bpy.props.EnumProperty(
-        name="Preserve Colour",
-        description="Keep the content's colours instead of the style image's",
-        items=PRESERVE_COLOR_ITEMS,
-        default="NONE",
-    )
+        name="Size", description="Long side, in pixels, at which the style is applied: smaller gives bigger, coarser "
+        "strokes and loses detail; below about 256 px small content can vanish",
+        default=512, min=16, soft_max=4096, subtype="PIXEL")
+    preserve_color: bpy.props.EnumProperty(name="Preserve Colour",
+                                           description="Keep the content's colours instead of the style image's",
+                                           items=PRESERVE_COLOR_ITEMS, default="NONE")
     output_folder: bpy.props.StringProperty(
         name="Output Folder",
         description="Where the style nodes keep their captures and stylised frames, one folder per node "
