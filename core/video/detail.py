@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["restore_detail", "DETAIL_SIGMAS"]
+__all__ = ["restore_detail", "restore_detail_hwc", "DETAIL_SIGMAS"]
 
 #: Gaussian σ (pixels) of the band edges: the layers below 0.7 px and between 0.7 and 1.4 px.
 DETAIL_SIGMAS = (0.7, 1.4)
@@ -95,10 +95,20 @@ def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *, sigmas: tuple[fl
     def hwc(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t[0].detach().float().cpu().permute(1, 2, 0).numpy())
 
-    fresh_np = hwc(fresh)
-    targets = [_energy(layer) for layer in _layers(fresh_np, sigmas)[0]]
-    out = hwc(blend)
+    out = restore_detail_hwc(hwc(blend), hwc(fresh), sigmas=sigmas, passes=passes)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *, sigmas: tuple[float, ...] = DETAIL_SIGMAS,
+                       passes: int = PASSES) -> np.ndarray:
+    """:func:`restore_detail` on float32 ``(H, W, 3)`` arrays (the video engine's own layout).
+
+    Returns:
+        A new float32 ``(H, W, 3)`` array in [0, 1]; the inputs are left as they are.
+    """
+    targets = [_energy(layer) for layer in _layers(fresh, sigmas)[0]]
+    out = blend
     for _ in range(passes):
         out = _restore_once(out, targets, sigmas)
     np.clip(out, 0.0, 1.0, out=out)  # (cv2.min/max with a float would clip channels 2 and 3 to 0)
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None]
+    return out

@@ -26,6 +26,8 @@ References:
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -498,30 +500,44 @@ def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     The fast path for flows and masks inside this module; same convention as :func:`warp`
     (OpenCV interpolates with 1/32-pixel weights, plenty for trust masks).
     """
-    height, width = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
-    return cv2.remap(np.ascontiguousarray(image, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
+    return cv2.remap(np.ascontiguousarray(image, dtype=np.float32), _sample_map(flow), None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def warp_cubic(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
-    """Bicubic backward warp of one CPU image ``(1, C, H, W)`` by a numpy flow, via OpenCV.
+def warp_cubic(image: torch.Tensor | np.ndarray, flow: np.ndarray) -> torch.Tensor | np.ndarray:
+    """Bicubic backward warp of one CPU image ``(1, C, H, W)`` or array ``(H, W, C)`` by a numpy flow, via OpenCV.
 
     The same convention as :func:`warp` with ``mode="bicubic"`` (edges replicate, values may
     overshoot: clamp afterwards), several times faster on a CPU; other tensors go to :func:`warp`.
+    A float32 array comes back as a float32 ``(H, W, C)`` array (no conversion to torch and back).
     """
+    if isinstance(image, np.ndarray):
+        out = cv2.remap(np.ascontiguousarray(image, dtype=np.float32), _sample_map(flow), None, cv2.INTER_CUBIC,
+                        borderMode=cv2.BORDER_REPLICATE)
+        return out[:, :, None] if out.ndim == 2 and image.ndim == 3 else out
     if image.device.type != "cpu" or image.shape[0] != 1 or not isinstance(flow, np.ndarray):
         return warp(image, flow, mode="bicubic")
-    height, width = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
     hwc = np.ascontiguousarray(image[0].permute(1, 2, 0).float().numpy())
-    out = cv2.remap(hwc, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_CUBIC,
-                    borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(hwc, _sample_map(flow), None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     if out.ndim == 2:
         out = out[:, :, None]
     return torch.from_numpy(out).permute(2, 0, 1)[None].to(image.dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """``(H, W, 2)`` float32 pixel coordinates ``(x, y)``, read-only, cached per size."""
+    grid = np.empty((height, width, 2), np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
+
+
+def _sample_map(flow: np.ndarray) -> np.ndarray:
+    """``p + flow(p)`` as OpenCV's two-channel ``(H, W, 2)`` float32 remap map."""
+    height, width = flow.shape[:2]
+    return cv2.add(np.ascontiguousarray(flow, dtype=np.float32), _pixel_grid(height, width))
 
 
 def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
