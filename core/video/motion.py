@@ -37,9 +37,6 @@ MOTION_LONG_SIDE = 960
 #: The photometric check runs at half the motion's size, but its long side stays at least this.
 CHECK_MIN_LONG_SIDE = 320
 
-_LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)  # ITU-R BT.601, as flow.to_gray_u8
-
-
 def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     """``(h, w)`` with the long side at most ``long_side`` (never enlarged), aspect kept."""
     scale = min(1.0, long_side / max(height, width))
@@ -84,8 +81,9 @@ def analyse(frame: torch.Tensor) -> FrameAnalysis:
     """The grey and small copies of one frame (``(1, 3, H, W)`` sRGB in [0, 1], CPU or not)."""
     height, width = frame.shape[-2:]
     rgb = np.ascontiguousarray(frame[0].detach().float().cpu().permute(1, 2, 0).numpy())
-    lum = cv2.transform(_shrink(rgb, motion_size(height, width)), _LUMA)
-    grey = np.rint(np.clip(lum, 0.0, 1.0) * 255.0).astype(np.uint8)
+    lum = cv2.cvtColor(_shrink(rgb, motion_size(height, width)), cv2.COLOR_RGB2GRAY)
+    # × 255, rounded half to even and saturated like np.rint(np.clip(...)) (luma of [0, 1] is ≥ 0)
+    grey = cv2.convertScaleAbs(lum, alpha=255.0)
     return FrameAnalysis(frame, grey, _shrink(rgb, check_size(height, width)))
 
 
