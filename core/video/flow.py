@@ -579,14 +579,18 @@ def inside_frame(flow: np.ndarray) -> np.ndarray:
         - Output: ``(H, W)``
     """
     height, width = flow.shape[:2]
-    qx = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    qy = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
-    return (qx >= -0.5) & (qx <= width - 0.5) & (qy >= -0.5) & (qy <= height - 0.5)
+    return cv2.inRange(_sample_map(flow), (-0.5, -0.5), (width - 0.5, height - 0.5)) > 0
 
 
 def _ramp(d: np.ndarray, t: np.ndarray) -> np.ndarray:
     """1 for ``d ≤ t/2``, 0 for ``d ≥ 1.5 t``, linear in between (0.5 at ``d = t``)."""
-    return np.clip((_RAMP_HIGH - d / t) / (_RAMP_HIGH - _RAMP_LOW), 0.0, 1.0).astype(np.float32)
+    r = cv2.divide(np.asarray(d, np.float32), np.asarray(t, np.float32), scale=-1.0 / (_RAMP_HIGH - _RAMP_LOW))
+    r += _RAMP_HIGH / (_RAMP_HIGH - _RAMP_LOW)
+    return np.clip(r, 0.0, 1.0, out=r)
+
+
+#: The largest float32 below ``1 - 1e-6``: ``x > _ALMOST_ONE`` is ``x >= 1 - 1e-6``.
+_ALMOST_ONE = float(np.nextafter(np.float32(1.0 - 1e-6), np.float32(0.0)))
 
 
 def _feather(conf: np.ndarray) -> np.ndarray:
@@ -596,9 +600,11 @@ def _feather(conf: np.ndarray) -> np.ndarray:
     blurred = cv2.GaussianBlur(
         c, (size, size), sigmaX=_FEATHER_SIGMA, sigmaY=_FEATHER_SIGMA, borderType=cv2.BORDER_REPLICATE
     )
-    # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are.
-    feathered = np.where(blurred >= 1.0 - 1e-6, c, np.minimum(c, blurred))
-    return np.clip(feathered, 0.0, 1.0).astype(np.float32)
+    # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are
+    # (raise the blur to 1 there, so the minimum takes c).
+    _, ones = cv2.threshold(blurred, _ALMOST_ONE, 1.0, cv2.THRESH_BINARY)
+    feathered = cv2.min(c, cv2.max(blurred, ones))
+    return np.clip(feathered, 0.0, 1.0, out=feathered)
 
 
 def resize_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
