@@ -294,7 +294,7 @@ def _flow_to_tensor(flow: np.ndarray | torch.Tensor, height: int, width: int) ->
 
 
 def confidence(
-    flow_t_to_prev: np.ndarray, flow_prev_to_t: np.ndarray, *, soft: bool = True
+    flow_t_to_prev: np.ndarray, flow_prev_to_t: np.ndarray, *, soft: bool = True, scale: float = 1.0
 ) -> np.ndarray:
     """How far the previous frame, warped into frame ``t``, can be trusted at each pixel.
 
@@ -320,6 +320,10 @@ def confidence(
         flow_t_to_prev: Flow from frame ``t`` to frame ``t-1``.
         flow_prev_to_t: Flow from frame ``t-1`` to frame ``t``.
         soft: Smooth mask (default) or binary 0/1 mask.
+        scale: The flows' size ÷ the size whose pixels the thresholds count in (e.g. 0.5 for
+            flows area-downsampled to half size, in half-size pixels): the check then judges a
+            downsampled flow as it judges the same flow at full size (the gradients of a resampled
+            flow are unchanged, its vectors scale with it).
 
     Returns:
         ``float32`` confidence in ``[0, 1]``; 1 = trust the warped previous frame.
@@ -337,11 +341,14 @@ def confidence(
         raise InputError(
             f"flow_t_to_prev is {w.shape} but flow_prev_to_t is {back.shape}; both must be (H, W, 2)"
         )
+    if not scale > 0:
+        raise InputError(f"scale must be positive, got {scale}")
     w_hat = _remap(back, w)
     wx, wy, hx, hy = w[..., 0], w[..., 1], w_hat[..., 0], w_hat[..., 1]
+    # in full-size pixels (vectors ÷ scale), both sides times scale²
     d_fb = (wx + hx) ** 2 + (wy + hy) ** 2
-    t_fb = _FB_REL * (wx * wx + wy * wy + hx * hx + hy * hy) + _FB_ABS
-    d_mb, t_mb = _motion_boundary_terms(w)
+    t_fb = _FB_REL * (wx * wx + wy * wy + hx * hx + hy * hy) + _FB_ABS * scale * scale
+    d_mb, t_mb = _motion_boundary_terms(w, scale)
     inside = inside_frame(w)
     if not soft:
         return ((d_fb <= t_fb) & (d_mb <= t_mb) & inside).astype(np.float32)
@@ -540,8 +547,11 @@ def _sample_map(flow: np.ndarray) -> np.ndarray:
     return cv2.add(np.ascontiguousarray(flow, dtype=np.float32), _pixel_grid(height, width))
 
 
-def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(|∇u|² + |∇v|², 0.01 |w|² + 0.002)`` with central differences (one-sided at borders)."""
+def _motion_boundary_terms(flow: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(|∇u|² + |∇v|², 0.01 |w|² + 0.002)`` with central differences (one-sided at borders).
+
+    ``scale``: as in :func:`confidence` (``|w|`` counts in full-size pixels: ``|w| / scale``).
+    """
     d = np.zeros(flow.shape[:2], dtype=np.float32)
     for c in range(2):
         comp = np.ascontiguousarray(flow[..., c])
@@ -549,7 +559,7 @@ def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if comp.shape[axis] > 1:
                 d += _central_difference(comp, axis) ** 2
     u, v = flow[..., 0], flow[..., 1]
-    t = _MB_REL * (u * u + v * v) + _MB_ABS
+    t = (_MB_REL / (scale * scale)) * (u * u + v * v) + _MB_ABS
     return d, t
 
 

@@ -1,18 +1,24 @@
-"""DIS motion between consecutive input frames, with every check on it, at the sizes measured to suffice.
+"""DIS motion between consecutive input frames and its checks, each at the size measured to suffice.
 
 :class:`~.online.OnlineStylizer` asks, for each frame ``t``, where frame ``t − 1``'s result should be
 carried (the flow ``t → t−1``) and how far that can be trusted (the confidence). This module is the
-one place that decides at which size each part of that answer is computed, and it prepares each
-input frame's small copies once, so the previous frame's are reused rather than recomputed:
+one place that decides at which size each part of that answer is computed, and it makes each input
+frame's copies for it once (:func:`analyse`), so that the next frame reuses them:
 
-* **Flow and its forward–backward check** at the frame's size, long side at most
-  :data:`MOTION_LONG_SIDE`. Halving it was measured to cost steadiness: on ``cutBunny.mp4``
-  (48 frames, 640 × 360, StyleBank ``la_muse``, DIS ``fast``) the warping error went from 0.21× to
-  0.31× per-frame with everything at half size, and to 0.33× with only the forward flow at half
-  size; the ``ultrafast`` preset gave 0.30×.
-* **The photometric check** (:mod:`.consistency`) at half that size, long side not below
-  :data:`CHECK_MIN_LONG_SIDE`: a ghost is never a sub-pixel detail, and the same clip's warping
-  error stayed at 0.20× (0.21× at full size) while the check costs a quarter.
+* **The flow** at the frame's size, long side at most :data:`MOTION_LONG_SIDE`. Estimating it at
+  half size was measured to cost steadiness: on ``cutBunny.mp4`` (48 frames, 640 × 360, StyleBank
+  ``la_muse``, DIS ``fast``, ``bench/video.py``'s warping error) 0.31× per-frame instead of 0.21×
+  with everything at half size, 0.33× with only the forward flow at half size, 0.30× with the
+  ``ultrafast`` preset, 0.25× without the forward flow's variational refinement. (Half-size frames
+  with DIS one pyramid level finer give nearly the same flow, 0.1 px apart, at no saving: DIS's cost
+  is at its finest level, the same in both.)
+* **The checks** — forward–backward consistency and motion boundaries
+  (:func:`~.flow.confidence`, thresholds in the motion's pixels) and the photometric check
+  (:mod:`.consistency`) — at half that size (:func:`check_size`), on the area-downsampled flows,
+  and the confidence is scaled back up by nearest neighbour. Same clip: warping error 0.20×,
+  sharpness 0.98× per-frame on average and 0.95× at worst, the ghost clip's ratio unchanged —
+  as at full size — while the checks cost a quarter (bilinear scaling of the confidence lowered
+  the worst sharpness to 0.92×: it widens the half-trusted band around occlusions).
 
 Frames are display sRGB ``(1, 3, H, W)`` tensors in [0, 1] (the pixel contract); flows follow
 :mod:`.flow`'s convention.
@@ -27,15 +33,17 @@ import numpy as np
 import torch
 
 from .consistency import photometric_match
-from .flow import DISFlow, confidence, resize_motion
+from .flow import DISFlow, confidence
 
 __all__ = ["CHECK_MIN_LONG_SIDE", "MOTION_LONG_SIDE", "FrameAnalysis", "analyse", "check_size", "dis_motion",
            "motion_size", "scaled_size"]
 
-#: DIS flow and its consistency check run at this long side at most (a 1080p frame at half size).
+#: DIS flow is estimated at this long side at most (a 1080p frame at half size).
 MOTION_LONG_SIDE = 960
-#: The photometric check runs at half the motion's size, but its long side stays at least this.
+#: The checks run at half the motion's size, but their long side stays at least this (small frames:
+#: the motion's size).
 CHECK_MIN_LONG_SIDE = 320
+
 
 def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     """``(h, w)`` with the long side at most ``long_side`` (never enlarged), aspect kept."""
@@ -46,12 +54,12 @@ def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
 
 
 def motion_size(height: int, width: int) -> tuple[int, int]:
-    """The size at which DIS flow and its forward–backward check are computed."""
+    """The size at which DIS estimates the flow."""
     return scaled_size(height, width, MOTION_LONG_SIDE)
 
 
 def check_size(height: int, width: int) -> tuple[int, int]:
-    """The size at which the photometric check is computed: half the motion size, not too small."""
+    """The size of the checks (consistency, motion boundaries, photometric): half the motion size, not too small."""
     h, w = motion_size(height, width)
     return scaled_size(height, width, max(CHECK_MIN_LONG_SIDE, max(h, w) // 2))
 
@@ -104,11 +112,25 @@ def dis_motion(dis: DISFlow, cur: FrameAnalysis, prev: FrameAnalysis, *,
     """
     height, width = cur.source.shape[-2:]
     back, fwd = dis(cur.grey, prev.grey), dis(prev.grey, cur.grey)
-    conf = confidence(back, fwd, soft=True)
+    small = cur.small.shape[:2]
+    back_small, fwd_small = _resize_flow(back, small), _resize_flow(fwd, small)
+    # the thresholds count in the motion's pixels, as when the check ran at the motion's size
+    conf = confidence(back_small, fwd_small, soft=True, scale=small[1] / back.shape[1])
     if photometric:
-        small_flow, _ = resize_motion(back, conf, cur.small.shape[:2])
-        photo = photometric_match(prev.small, cur.small, small_flow, scale=cur.small.shape[1] / width)
-        if photo.shape != conf.shape:
-            photo = cv2.resize(photo, (conf.shape[1], conf.shape[0]), interpolation=cv2.INTER_LINEAR)
-        conf = cv2.multiply(conf, photo)
-    return resize_motion(back, conf, (height, width))
+        conf = cv2.multiply(conf, photometric_match(prev.small, cur.small, back_small, scale=small[1] / width))
+    if conf.shape != (height, width):
+        # nearest, not bilinear: interpolated confidence widens the half-trusted band around occlusions,
+        # where averaging misaligned strokes costs detail (sharpness 0.92× per-frame at worst instead of 0.95×)
+        conf = cv2.resize(conf, (width, height), interpolation=cv2.INTER_NEAREST)
+    return _resize_flow(back, (height, width)), conf
+
+
+def _resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A flow resampled to ``size`` = ``(h, w)`` (area when shrinking, bilinear when enlarging), in its pixels."""
+    if flow.shape[:2] == tuple(size):
+        return flow
+    interp = cv2.INTER_AREA if size[0] * size[1] < flow.shape[0] * flow.shape[1] else cv2.INTER_LINEAR
+    out = cv2.resize(flow, (size[1], size[0]), interpolation=interp)
+    out[..., 0] *= size[1] / flow.shape[1]
+    out[..., 1] *= size[0] / flow.shape[0]
+    return out
