@@ -65,8 +65,8 @@ _CHANNEL_SUM = np.ones((1, 3), np.float32)
 #: Energies and gains are computed at this fraction of the frame's size and the gain map is scaled
 #: back up: the energies are local averages over σ = :data:`ENERGY_SIGMA` px, smooth enough that
 #: half size changes nothing measurable (``cutBunny.mp4``, 48 frames, 640 × 360: sharpness
-#: 0.99× / 0.94× per-frame on average / at worst, warping error 0.198×, as at full size) and the
-#: restoration costs a quarter less.
+#: 0.99× / 0.94× per-frame on average / at worst, warping error 0.198×, as at full size); with the
+#: torch round trips gone, the restoration takes 12 ms of CPU per 640 × 360 frame instead of 18.
 ENERGY_SCALE = 0.5
 _EPS = 1e-6
 

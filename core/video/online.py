@@ -247,10 +247,9 @@ class OnlineStylizer:
     def motion(self, frame: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """DIS flow ``t → t−1`` and its soft confidence, from the previous input frame.
 
-        Frames larger than :data:`~core.video.motion.MOTION_LONG_SIDE` (960 px) are compared
-        area-downsampled and the flow is scaled back up (camera and object motion are smooth at that
-        scale; a 1080p frame's flows and consistency check cost a quarter). :meth:`step` multiplies
-        in the photometric check as well (:mod:`core.video.motion`).
+        The flow is estimated at :data:`~core.video.motion.MOTION_LONG_SIDE` (960 px) at most and
+        checked at half that size, then scaled to the frame (:mod:`core.video.motion`, where the
+        sizes are measured); :meth:`step` multiplies in the photometric check as well.
         """
         return dis_motion(self.dis, analyse(frame), self._prev_analysis(), photometric=False)
 
