@@ -72,7 +72,11 @@ _EPS = 1e-6
 
 
 def _energy(layer: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Local energy of a layer at ``size`` = ``(w, h)``: the squared values summed over the channels, Gaussian-weighted."""
+    """Local energy of a layer at ``size`` = ``(w, h)``.
+
+    The squared values summed over the channels, Gaussian-weighted (σ = :data:`ENERGY_SIGMA` px of
+    the layer), plus a small epsilon so that ratios of energies are defined.
+    """
     sq = cv2.transform(cv2.multiply(layer, layer), _CHANNEL_SUM)
     scale = size[0] / layer.shape[1]
     if scale < 1.0:
