@@ -221,6 +221,10 @@ def run_one(cfg: dict) -> dict:
 
 def _spawn(cfg: dict, threads: int) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    # OpenMP threads that spin while waiting turned every StyleBank pass 5-10x slower whenever another
+    # process held a core (450 vs 50 ms per 640x360 frame on the shared 2-core machine), burying the
+    # coherent step's own cost in noise; waiting threads sleep instead unless the caller chose otherwise.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory(prefix="video_bench_one_") as tmp:
         result = Path(tmp) / "result.json"
         cfg = dict(cfg, threads=threads, result_path=str(result))

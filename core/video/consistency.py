@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["photometric_confidence", "PHOTOMETRIC_LOW", "PHOTOMETRIC_HIGH"]
+__all__ = ["photometric_confidence", "photometric_match", "PHOTOMETRIC_LOW", "PHOTOMETRIC_HIGH"]
 
 #: Mean absolute RGB difference (display sRGB, 0–1) up to which the flow is fully trusted ...
 PHOTOMETRIC_LOW = 0.06
@@ -31,9 +31,8 @@ PHOTOMETRIC_HIGH = 0.2
 #: A dilation radius (px): a failing pixel distrusts its neighbours too, since a ghost's edge
 #: passes the check where the object and the background happen to match in colour.
 GROW = 2
-#: Frames are compared at this long side at most (a ghost is never a sub-pixel detail): a 1080p
-#: frame is checked at half resolution, four times faster.
-CHECK_LONG_SIDE = 960
+
+_MEAN3 = np.full((1, 3), 1 / 3, np.float32)
 
 
 def photometric_confidence(prev_frame: torch.Tensor, frame: torch.Tensor, flow_t_to_prev: np.ndarray) -> np.ndarray:
@@ -47,27 +46,45 @@ def photometric_confidence(prev_frame: torch.Tensor, frame: torch.Tensor, flow_t
     Returns:
         ``(H, W)`` float32 in [0, 1]: 1 where the colours agree within :data:`PHOTOMETRIC_LOW`,
         0 where they differ by :data:`PHOTOMETRIC_HIGH` or more (and within :data:`GROW` px of it).
-        Frames larger than :data:`CHECK_LONG_SIDE` are compared area-downsampled (bilinear warp),
-        and the map is scaled back up.
+        The frames are compared area-downsampled to :func:`core.video.motion.check_size` (half
+        the motion's size; a ghost is never a sub-pixel detail) and the map is scaled back up.
     """
-    from .flow import _remap, resize_motion
+    from .flow import resize_motion
+    from .motion import check_size
 
     def hwc(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t[0].detach().float().cpu().permute(1, 2, 0).numpy())
 
     height, width = flow_t_to_prev.shape[:2]
-    scale = min(1.0, CHECK_LONG_SIDE / max(height, width))
+    small = check_size(height, width)
     prev, cur, flow = hwc(prev_frame), hwc(frame), flow_t_to_prev
-    if scale < 1.0:
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))
-        prev = cv2.resize(prev, small, interpolation=cv2.INTER_AREA)
-        cur = cv2.resize(cur, small, interpolation=cv2.INTER_AREA)
-        flow, _ = resize_motion(flow, np.ones((height, width), np.float32), small[::-1])
-    diff = cv2.transform(cv2.absdiff(_remap(prev, flow), cur), np.full((1, 3), 1 / 3, np.float32))
+    if small != (height, width):
+        prev = cv2.resize(prev, small[::-1], interpolation=cv2.INTER_AREA)
+        cur = cv2.resize(cur, small[::-1], interpolation=cv2.INTER_AREA)
+        flow, _ = resize_motion(flow, np.ones((height, width), np.float32), small)
+    conf = photometric_match(prev, cur, flow, scale=small[1] / width)
+    if small != (height, width):
+        conf = np.clip(cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    return conf
+
+
+def photometric_match(prev: np.ndarray, cur: np.ndarray, flow_t_to_prev: np.ndarray, *,
+                      scale: float = 1.0) -> np.ndarray:
+    """:func:`photometric_confidence` on frames already at the size of the check.
+
+    Args:
+        prev, cur: ``float32 (h, w, 3)`` input frames ``t − 1`` and ``t``, display sRGB in [0, 1].
+        flow_t_to_prev: ``(h, w, 2)`` flow at that size (pixels of that size).
+        scale: This size ÷ the frames' full size (the dilation of :data:`GROW` px is scaled with it).
+
+    Returns:
+        ``(h, w)`` float32 in [0, 1].
+    """
+    from .flow import _remap
+
+    diff = cv2.transform(cv2.absdiff(_remap(prev, flow_t_to_prev), cur), _MEAN3)
     conf = np.clip((PHOTOMETRIC_HIGH - diff) / (PHOTOMETRIC_HIGH - PHOTOMETRIC_LOW), 0.0, 1.0).astype(np.float32)
     grow = max(1, round(GROW * scale)) if GROW else 0
     if grow:
         conf = cv2.erode(conf, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
-    if scale < 1.0:
-        conf = np.clip(cv2.resize(conf, (width, height), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
     return conf

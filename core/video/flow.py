@@ -26,6 +26,8 @@ References:
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import torch
@@ -292,7 +294,7 @@ def _flow_to_tensor(flow: np.ndarray | torch.Tensor, height: int, width: int) ->
 
 
 def confidence(
-    flow_t_to_prev: np.ndarray, flow_prev_to_t: np.ndarray, *, soft: bool = True
+    flow_t_to_prev: np.ndarray, flow_prev_to_t: np.ndarray, *, soft: bool = True, scale: float = 1.0
 ) -> np.ndarray:
     """How far the previous frame, warped into frame ``t``, can be trusted at each pixel.
 
@@ -318,6 +320,10 @@ def confidence(
         flow_t_to_prev: Flow from frame ``t`` to frame ``t-1``.
         flow_prev_to_t: Flow from frame ``t-1`` to frame ``t``.
         soft: Smooth mask (default) or binary 0/1 mask.
+        scale: The flows' size ÷ the size whose pixels the thresholds count in (e.g. 0.5 for
+            flows area-downsampled to half size, in half-size pixels): the check then judges a
+            downsampled flow as it judges the same flow at full size (the gradients of a resampled
+            flow are unchanged, its vectors scale with it).
 
     Returns:
         ``float32`` confidence in ``[0, 1]``; 1 = trust the warped previous frame.
@@ -333,11 +339,14 @@ def confidence(
     back = _check_flow(flow_prev_to_t, "flow_prev_to_t")
     if back.shape != w.shape:
         raise InputError(f"flow_t_to_prev is {w.shape} but flow_prev_to_t is {back.shape}; both must be (H, W, 2)")
+    if not scale > 0:
+        raise InputError(f"scale must be positive, got {scale}")
     w_hat = _remap(back, w)
     wx, wy, hx, hy = w[..., 0], w[..., 1], w_hat[..., 0], w_hat[..., 1]
+    # in full-size pixels (vectors ÷ scale), both sides times scale²
     d_fb = (wx + hx) ** 2 + (wy + hy) ** 2
-    t_fb = _FB_REL * (wx * wx + wy * wy + hx * hx + hy * hy) + _FB_ABS
-    d_mb, t_mb = _motion_boundary_terms(w)
+    t_fb = _FB_REL * (wx * wx + wy * wy + hx * hx + hy * hy) + _FB_ABS * scale * scale
+    d_mb, t_mb = _motion_boundary_terms(w, scale)
     inside = inside_frame(w)
     if not soft:
         return ((d_fb <= t_fb) & (d_mb <= t_mb) & inside).astype(np.float32)
@@ -496,34 +505,51 @@ def _remap(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     The fast path for flows and masks inside this module; same convention as :func:`warp`
     (OpenCV interpolates with 1/32-pixel weights, plenty for trust masks).
     """
-    height, width = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
-    return cv2.remap(np.ascontiguousarray(image, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR,
+    return cv2.remap(np.ascontiguousarray(image, dtype=np.float32), _sample_map(flow), None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def warp_cubic(image: torch.Tensor, flow: np.ndarray) -> torch.Tensor:
-    """Bicubic backward warp of one CPU image ``(1, C, H, W)`` by a numpy flow, via OpenCV.
+def warp_cubic(image: torch.Tensor | np.ndarray, flow: np.ndarray) -> torch.Tensor | np.ndarray:
+    """Bicubic backward warp of one CPU image ``(1, C, H, W)`` or array ``(H, W, C)`` by a numpy flow, via OpenCV.
 
     The same convention as :func:`warp` with ``mode="bicubic"`` (edges replicate, values may
     overshoot: clamp afterwards), several times faster on a CPU; other tensors go to :func:`warp`.
+    A float32 array comes back as a float32 ``(H, W, C)`` array (no conversion to torch and back).
     """
+    if isinstance(image, np.ndarray):
+        out = cv2.remap(np.ascontiguousarray(image, dtype=np.float32), _sample_map(flow), None, cv2.INTER_CUBIC,
+                        borderMode=cv2.BORDER_REPLICATE)
+        return out[:, :, None] if out.ndim == 2 and image.ndim == 3 else out
     if image.device.type != "cpu" or image.shape[0] != 1 or not isinstance(flow, np.ndarray):
         return warp(image, flow, mode="bicubic")
-    height, width = flow.shape[:2]
-    map_x = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    map_y = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
     hwc = np.ascontiguousarray(image[0].permute(1, 2, 0).float().numpy())
-    out = cv2.remap(hwc, map_x.astype(np.float32), map_y.astype(np.float32), cv2.INTER_CUBIC,
-                    borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(hwc, _sample_map(flow), None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     if out.ndim == 2:
         out = out[:, :, None]
     return torch.from_numpy(out).permute(2, 0, 1)[None].to(image.dtype)
 
 
-def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(|∇u|² + |∇v|², 0.01 |w|² + 0.002)`` with central differences (one-sided at borders)."""
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> np.ndarray:
+    """``(H, W, 2)`` float32 pixel coordinates ``(x, y)``, read-only, cached per size."""
+    grid = np.empty((height, width, 2), np.float32)
+    grid[..., 0] = np.arange(width, dtype=np.float32)[None, :]
+    grid[..., 1] = np.arange(height, dtype=np.float32)[:, None]
+    grid.flags.writeable = False
+    return grid
+
+
+def _sample_map(flow: np.ndarray) -> np.ndarray:
+    """``p + flow(p)`` as OpenCV's two-channel ``(H, W, 2)`` float32 remap map."""
+    height, width = flow.shape[:2]
+    return cv2.add(np.ascontiguousarray(flow, dtype=np.float32), _pixel_grid(height, width))
+
+
+def _motion_boundary_terms(flow: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(|∇u|² + |∇v|², 0.01 |w|² + 0.002)`` with central differences (one-sided at borders).
+
+    ``scale``: as in :func:`confidence` (``|w|`` counts in full-size pixels: ``|w| / scale``).
+    """
     d = np.zeros(flow.shape[:2], dtype=np.float32)
     for c in range(2):
         comp = np.ascontiguousarray(flow[..., c])
@@ -531,7 +557,7 @@ def _motion_boundary_terms(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             if comp.shape[axis] > 1:
                 d += _central_difference(comp, axis) ** 2
     u, v = flow[..., 0], flow[..., 1]
-    t = _MB_REL * (u * u + v * v) + _MB_ABS
+    t = (_MB_REL / (scale * scale)) * (u * u + v * v) + _MB_ABS
     return d, t
 
 
@@ -561,14 +587,18 @@ def inside_frame(flow: np.ndarray) -> np.ndarray:
         - Output: ``(H, W)``
     """
     height, width = flow.shape[:2]
-    qx = flow[..., 0] + np.arange(width, dtype=np.float32)[None, :]
-    qy = flow[..., 1] + np.arange(height, dtype=np.float32)[:, None]
-    return (qx >= -0.5) & (qx <= width - 0.5) & (qy >= -0.5) & (qy <= height - 0.5)
+    return cv2.inRange(_sample_map(flow), (-0.5, -0.5), (width - 0.5, height - 0.5)) > 0
 
 
 def _ramp(d: np.ndarray, t: np.ndarray) -> np.ndarray:
     """1 for ``d ≤ t/2``, 0 for ``d ≥ 1.5 t``, linear in between (0.5 at ``d = t``)."""
-    return np.clip((_RAMP_HIGH - d / t) / (_RAMP_HIGH - _RAMP_LOW), 0.0, 1.0).astype(np.float32)
+    r = cv2.divide(np.asarray(d, np.float32), np.asarray(t, np.float32), scale=-1.0 / (_RAMP_HIGH - _RAMP_LOW))
+    r += _RAMP_HIGH / (_RAMP_HIGH - _RAMP_LOW)
+    return np.clip(r, 0.0, 1.0, out=r)
+
+
+#: The largest float32 below ``1 - 1e-6``: ``x > _ALMOST_ONE`` is ``x >= 1 - 1e-6``.
+_ALMOST_ONE = float(np.nextafter(np.float32(1.0 - 1e-6), np.float32(0.0)))
 
 
 def _feather(conf: np.ndarray) -> np.ndarray:
@@ -578,9 +608,11 @@ def _feather(conf: np.ndarray) -> np.ndarray:
     blurred = cv2.GaussianBlur(
         c, (size, size), sigmaX=_FEATHER_SIGMA, sigmaY=_FEATHER_SIGMA, borderType=cv2.BORDER_REPLICATE
     )
-    # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are.
-    feathered = np.where(blurred >= 1.0 - 1e-6, c, np.minimum(c, blurred))
-    return np.clip(feathered, 0.0, 1.0).astype(np.float32)
+    # A blur of an all-ones neighbourhood may round to 1 - 1 ulp: keep such pixels as they are
+    # (raise the blur to 1 there, so the minimum takes c).
+    _, ones = cv2.threshold(blurred, _ALMOST_ONE, 1.0, cv2.THRESH_BINARY)
+    feathered = cv2.min(c, cv2.max(blurred, ones))
+    return np.clip(feathered, 0.0, 1.0, out=feathered)
 
 
 def resize_motion(flow: np.ndarray, confidence: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

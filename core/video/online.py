@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -38,12 +39,10 @@ from ..imaging.resize import resize
 from ..requests.video import VideoRequest
 from . import flow as flowlib
 from .consistency import photometric_confidence
-from .detail import restore_detail
+from .detail import restore_detail_hwc
+from .motion import FrameAnalysis, analyse, dis_motion
 
 __all__ = ["OnlineStylizer", "quantise"]
-
-#: DIS flow is estimated at this long side at most (see :meth:`OnlineStylizer.motion`).
-MOTION_LONG_SIDE = 960
 
 
 def _flow_tensor(flow: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -170,6 +169,21 @@ def quantise(img: torch.Tensor, bits: int | None) -> torch.Tensor:
     return torch.round(img.clamp(0, 1) * levels) / levels
 
 
+def _quantise_hwc(img: np.ndarray, bits: int | None) -> np.ndarray:
+    """:func:`quantise` of a float32 ``(H, W, C)`` array, in place (same values: round half to even)."""
+    np.clip(img, 0.0, 1.0, out=img)
+    if bits is not None:
+        levels = np.float32(2**bits - 1)
+        np.multiply(img, levels, out=img)
+        np.rint(img, out=img)
+        np.divide(img, levels, out=img)
+    return img
+
+
+def _hwc(img: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(img[0].detach().float().cpu().permute(1, 2, 0).numpy())
+
+
 class OnlineStylizer:
     """Frame-by-frame coherent stylisation with its temporal state: the engine of :func:`~core.jobs.video.run_video`.
 
@@ -198,6 +212,10 @@ class OnlineStylizer:
         self.bits = quantisation_bits
         self.prev: dict | None = None
         self.prev_frame: torch.Tensor | None = None
+        # copies made from the last frame and result, reused by the next step while they still
+        # belong to ``prev_frame`` / ``prev["image"]`` (checked by identity: both are public)
+        self._frame_analysis: FrameAnalysis | None = None
+        self._image_hwc: tuple[torch.Tensor, np.ndarray] | None = None
 
     @property
     def uses_features(self) -> bool:
@@ -229,24 +247,23 @@ class OnlineStylizer:
     def motion(self, frame: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """DIS flow ``t → t−1`` and its soft confidence, from the previous input frame.
 
-        Frames larger than :data:`MOTION_LONG_SIDE` are compared area-downsampled and the flow is
-        scaled back up (camera and object motion are smooth at that scale; a 1080p frame's flows
-        and consistency check cost a quarter).
+        The flow is estimated at :data:`~core.video.motion.MOTION_LONG_SIDE` (960 px) at most and
+        checked at half that size, then scaled to the frame (:mod:`core.video.motion`, where the
+        sizes are measured); :meth:`step` multiplies in the photometric check as well.
         """
-        import cv2
+        return dis_motion(self.dis, analyse(frame), self._prev_analysis(), photometric=False)
 
-        a, b = flowlib.to_gray_u8(frame), flowlib.to_gray_u8(self.prev_frame)
-        height, width = a.shape[:2]
-        scale = min(1.0, MOTION_LONG_SIDE / max(height, width))
-        if scale < 1.0:
-            small = (max(1, round(width * scale)), max(1, round(height * scale)))
-            a = cv2.resize(a, small, interpolation=cv2.INTER_AREA)
-            b = cv2.resize(b, small, interpolation=cv2.INTER_AREA)
-        back, fwd = self.dis(a, b), self.dis(b, a)
-        conf = flowlib.confidence(back, fwd, soft=True)
-        if scale < 1.0:
-            back, conf = flowlib.resize_motion(back, conf, (height, width))
-        return back, conf
+    def _prev_analysis(self) -> FrameAnalysis:
+        cached = self._frame_analysis
+        if cached is None or cached.source is not self.prev_frame:
+            cached = analyse(self.prev_frame)
+        return cached
+
+    def _prev_image_hwc(self) -> np.ndarray:
+        cached = self._image_hwc
+        if cached is None or cached[0] is not self.prev["image"]:
+            cached = (self.prev["image"], _hwc(self.prev["image"]))
+        return cached[1]
 
     def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
              confidence: np.ndarray | None = None, masks: list[torch.Tensor] | None = None,
@@ -274,23 +291,38 @@ class OnlineStylizer:
         r = self.request
         fl = conf = None
         coherent = r.coherent and self.prev is not None
+        # the grey and small copies for DIS: this frame's motion, and kept for the next frame's
+        analysis = analyse(frame) if r.coherent and flow is None else None
         if coherent:
             if tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
                 raise InputError(f"frame size {tuple(frame.shape[-2:])} differs from the previous "
                                  f"{tuple(self.prev_frame.shape[-2:])}")
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
-            fl, conf = (flow, confidence) if flow is not None else self.motion(frame)
             # whatever the motion's source, it must explain the inputs, or its result is not carried
-            conf = conf * photometric_confidence(self.prev_frame, frame, fl)
+            if flow is not None:
+                fl, conf = flow, confidence * photometric_confidence(self.prev_frame, frame, flow)
+            else:
+                fl, conf = dis_motion(self.dis, analysis, self._prev_analysis())
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
-            warped = flowlib.warp_cubic(self.prev["image"], fl).clamp(0, 1)
-            c = torch.from_numpy(np.ascontiguousarray(conf))[None, None].float()
-            blended = out + (r.keep * c) * (warped - out)
-            out = restore_detail(blended, out) if r.restore_detail else blended
-        out = quantise(out.clamp(0, 1), self.bits)
+            result = self._blend_image(_hwc(out), fl, conf)
+            out = torch.from_numpy(result).permute(2, 0, 1)[None].contiguous()
+        else:
+            result = None
+            out = quantise(out.clamp(0, 1), self.bits)
         if r.coherent:
             self.prev = {"image": out, **state}
             self.prev_frame = frame
+            self._frame_analysis = analysis
+            self._image_hwc = None if result is None else (out, result)
         return out, state
+
+    def _blend_image(self, fresh: np.ndarray, fl: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """``fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, detail restored, quantised: ``(H, W, 3)``."""
+        warped = flowlib.warp_cubic(self._prev_image_hwc(), fl)
+        np.clip(warped, 0.0, 1.0, out=warped)
+        weight = np.ascontiguousarray(conf, dtype=np.float32) * np.float32(self.request.keep)
+        blended = cv2.add(fresh, cv2.multiply(cv2.subtract(warped, fresh), cv2.merge((weight, weight, weight))))
+        out = restore_detail_hwc(blended, fresh) if self.request.restore_detail else blended
+        return _quantise_hwc(out, self.bits)

@@ -70,8 +70,8 @@ def test_uncovered_background_matches_per_frame_as_well_as_far_background(monkey
     per, coh = run(False), run(True)
     uncovered, far = _ghost_errors(frames, masks, per, coh)
     assert uncovered <= far, (uncovered, far)
-    import core.video.online as online
+    import core.video.motion as motion
 
-    monkeypatch.setattr(online, "photometric_confidence", lambda prev, cur, flow: np.ones((H, W), np.float32))
+    monkeypatch.setattr(motion, "photometric_match", lambda prev, cur, flow, **kw: np.ones(prev.shape[:2], np.float32))
     uncovered, far = _ghost_errors(frames, masks, per, run(True))
     assert uncovered > 1.5 * far, (uncovered, far)  # without the check: a ghost trail

@@ -253,6 +253,24 @@ def test_confidence_marks_the_uncovered_region(soft: bool) -> None:
         assert set(np.unique(conf)) <= {0.0, 1.0}
 
 
+def test_confidence_of_half_size_flows_judges_them_as_at_full_size() -> None:
+    """``scale``: thresholds count in full-size pixels, so a 0.4 px (half-size) disagreement is 0.8 px."""
+    t_to_prev, prev_to_t, regions = _moving_square_flows()
+    half = [cv2.resize(f, (W // 2, H // 2), interpolation=cv2.INTER_AREA) * 0.5 for f in (t_to_prev, prev_to_t)]
+    conf = confidence(*half, soft=False, scale=0.5)
+    small = {k: cv2.resize(v.astype(np.uint8), (W // 2, H // 2), interpolation=cv2.INTER_NEAREST) > 0
+             for k, v in regions.items()}
+    assert conf[small["uncovered"]].max() == 0.0
+    assert conf[small["far_background"]].min() == 1.0
+    still = np.zeros((H // 2, W // 2, 2), np.float32)
+    off = still.copy()
+    off[..., 0] = 0.4  # forward-backward error 0.4 half-size px = 0.8 px at full size: over the 0.5 px limit
+    assert confidence(still, off, soft=False).min() == 1.0
+    assert confidence(still, off, soft=False, scale=0.5)[8:-8, 8:-8].max() == 0.0
+    with pytest.raises(InputError, match="scale"):
+        confidence(still, still, scale=0.0)
+
+
 def test_soft_and_hard_confidence_agree_away_from_borders() -> None:
     t_to_prev, prev_to_t, _ = _moving_square_flows()
     soft = confidence(t_to_prev, prev_to_t)
