@@ -275,8 +275,10 @@ class _StepClock:
         else:  # steady state: from the end of the first step on
             self.seconds_per_step = (now - self.first) / (event.step - 1)
         left = self.seconds_per_step * (self.steps - done)
-        stage = (f"learning '{self.name}': step {done}/{self.steps}, {self.seconds_per_step:.1f} s/step, "
-                 f"{eta_text(left)}")
+        # The first step also loads the model and the photos: its time is no estimate of the rest.
+        speed = "measuring the speed" if event.step < 2 and done < self.steps else \
+            f"{self.seconds_per_step:.1f} s/step, {eta_text(left)}"
+        stage = f"learning '{self.name}': step {done}/{self.steps}, {speed}"
         if self.progress is None:
             return None
         return self.progress(ProgressEvent(stage, done, self.steps, event.loss))

@@ -86,6 +86,7 @@ def test_first_run_copies_the_base_model_and_lists_the_style(use_encoder, base, 
         assert (target / "banks" / f"{name}.safetensors").read_bytes() == (base / "banks" / f"{name}.safetensors").read_bytes()
     trained = [e for e in events if e.step > 0]
     assert [e.step for e in trained] == [1, 2, 3, 4] and all(e.total == 4 for e in events)
+    assert "measuring the speed" in trained[0].stage
     assert "s/step" in trained[-1].stage and "left" in trained[-1].stage
     assert outcome.seconds_per_step > 0 and not add_style_checkpoint(target, "mine").exists()
     # A second style goes into the same folder; the base model is not copied again.
@@ -115,7 +116,7 @@ def test_cancel_then_run_again_continues_exactly(use_encoder, base, photos, pain
     events = []
     outcome = run_learn_style(_request(style_image=painting, model_dir=split, content=files, steps=7), events.append)
     assert outcome.resumed_from == 5 and not outcome.created_model
-    assert [e.step for e in events if "s/step" in e.stage] == [6, 7]
+    assert [e.step for e in events if "step " in e.stage] == [6, 7]
     a, b = load_model(whole)[0], load_model(split)[0]
     for (key, v1), v2 in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(v1, v2), key
