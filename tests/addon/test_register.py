@@ -87,6 +87,7 @@ def test_registers_without_torch(tmp_path: Path) -> None:
     assert "PyTorch: missing" in checks["draw"][1]
     assert checks["device_line"][1] == "Device: PyTorch not installed"
     assert checks["install_buttons"][1]["buttons"]  # one per build this computer can use, with its size
+    assert checks["learn_style_install_hint"][0]
 
 
 FAILING_PIP = """#!/bin/sh

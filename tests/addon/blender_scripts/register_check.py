@@ -185,6 +185,15 @@ def run_checks(args: argparse.Namespace, checks: dict) -> None:
         sizes = [t for t in texts if "approximate" in t]
         check("install_buttons", buttons == expected and (not expected or sizes), {"buttons": buttons,
                                                                                     "sizes": sizes})
+        if args.without_torch:  # Learn Style from Image says what to install, as every other tool
+            try:
+                bpy.ops.nst.learn_style(filepath=os.path.join(args.user_resources, "p.png"), style_name="mine",
+                                        content_folder=args.user_resources)
+                raised = None
+            except RuntimeError as exc:
+                raised = str(exc)
+            check("learn_style_install_hint", raised is not None and "PyTorch" in raised
+                  and "not installed" in raised and len(raised.strip().splitlines()) == 1, raised)
         if args.failing_pip:
             check_failing_install(args, check, draw, prefs_module)
 
