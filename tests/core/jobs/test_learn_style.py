@@ -181,3 +181,12 @@ def test_an_empty_folder_is_filled_with_the_base_model(use_encoder, base, photos
     outcome = run_learn_style(_request(style_image=painting, model_dir=target, base_model=base, content=photos,
                                        steps=1))
     assert outcome.created_model and sorted(read_manifest(target)["styles"]) == ["a", "b", "mine"]
+
+
+def test_a_corrupt_base_model_leaves_no_folder_behind(use_encoder, base, photos, painting, tmp_path):
+    bank = base / "banks" / "b.safetensors"
+    bank.write_bytes(bank.read_bytes()[:-8] + b"tampered")
+    target = tmp_path / "user" / "models"
+    with pytest.raises(ModelError, match=r"b.safetensors does not match its sha256"):
+        run_learn_style(_request(style_image=painting, model_dir=target, base_model=base, content=photos))
+    assert list(target.parent.iterdir()) == []  # neither the folder nor its temporary copy
