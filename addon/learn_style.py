@@ -26,7 +26,8 @@ from pathlib import Path
 import bpy
 
 from ..core.foundation.errors import InputError, SettingsError
-from ..core.jobs.learn_style import DEFAULT_SIZE, DEFAULT_STEPS, LearnStyleRequest, style_name_from_file
+from ..core.jobs.learn_style import (DEFAULT_SIZE, DEFAULT_STEPS, LearnStyleRequest, run_learn_style,
+                                     style_name_from_file)
 from . import dependencies, model_styles, node_files, nodes, style_menu
 from .image_tools import _input_file, active_image, images_folder
 from .job_operator import JobOperator
@@ -84,26 +85,27 @@ class NST_OT_learn_style(JobOperator, bpy.types.Operator):
     bl_options = {"REGISTER"}
 
     image: bpy.props.StringProperty(
-        name="Image", description="Image datablock to learn the style of; empty = the file below")
+        name="Image", description="Image datablock to learn the style of; empty = the file below",
+        options={"SKIP_SAVE"})
     filepath: bpy.props.StringProperty(
         name="Style Image File", description="The painting's file (used when no image datablock is chosen)",
-        subtype="FILE_PATH")
+        subtype="FILE_PATH", options={"SKIP_SAVE"})
     style_name: bpy.props.StringProperty(
         name="Style Name", description="Name of the new style: letters, digits, '_' and '-' "
-        "(default: from the image's file name)")
+        "(default: from the image's file name)", options={"SKIP_SAVE"})
     content_folder: bpy.props.StringProperty(
         name="Content Folder", description="Folder of photos the style is learnt on (landscapes, people, "
         "objects: what you will stylise); empty = the frames the scene's style nodes last captured",
         subtype="DIR_PATH")
     steps: bpy.props.IntProperty(
         name="Steps", description="Training steps: more learns the style better and takes longer "
-        "(the default takes about 5-8 minutes on a 2-core CPU)", default=DEFAULT_STEPS, min=1, soft_max=2000)
+        "(the default: about 4 minutes on a free 2-core CPU, seconds on a GPU)", default=DEFAULT_STEPS, min=1, soft_max=2000)
     size: bpy.props.IntProperty(
         name="Crop Size", description="Side of the training crops in pixels (multiple of 8)",
         default=DEFAULT_SIZE, min=16, max=1024, step=8, options={"HIDDEN"})
     start_over: bpy.props.BoolProperty(
         name="Start Over", description="Discard an unfinished run of this name instead of continuing it",
-        default=False)
+        default=False, options={"SKIP_SAVE"})
 
     def invoke(self, context: bpy.types.Context, event) -> set[str]:
         missing = dependencies.missing_message()
@@ -178,9 +180,7 @@ class NST_OT_learn_style(JobOperator, bpy.types.Operator):
             return None
         notes = self._notes = []
 
-        def compute(job: Job, _value):
-            from ..core.jobs.learn_style import run_learn_style  # noqa: PLC0415 - torch only when it runs
-
+        def compute(job: Job, _value):  # torch is imported here, on the worker, by the job
             return run_learn_style(request, job.progress_callback)
 
         def finish(_job: Job, outcome) -> None:
