@@ -35,5 +35,5 @@ def test_learn_style_in_blender(tmp_path: Path) -> None:
     assert checks["menu_lists_new_and_shipped"][0] and checks["learnt_into_chosen_folder"][0]
     assert set(checks) == {"user_dir_in_extension_folder", "no_photos_is_one_sentence", "learnt_into_user_folder",
                            "preference_points_there", "menu_lists_new_and_shipped", "menu_picks_it",
-                           "learnt_into_chosen_folder", "menu_lists_it_at_once", "existing_name_refused"}, checks
-    print(checks)
+                           "learnt_into_chosen_folder", "menu_lists_it_at_once", "existing_name_refused",
+                           "cancel_keeps_the_run", "run_again_continues"}, checks

@@ -8,7 +8,8 @@ Run with the Python that has PyPI ``bpy`` installed::
 no captures refuses in one sentence; with an empty Model Folder it learns into the per-user
 folder (a copy of the shipped model), points the preference there and the node's style menu
 lists the new style; with the Model Folder set to a tiny model it learns into that folder, named
-from the Image Editor's image, and the menu lists it at once.
+from the Image Editor's image, and the menu lists it at once; cancelled after two steps it keeps its state and is not listed, and run
+again it continues from there.
 
 Prints one line ``NST_RESULT {json}``; exits 0 only when every check passed; ends with
 ``os._exit`` because ``bpy`` can hang at interpreter exit.
@@ -85,6 +86,31 @@ def check_learn(args, checks):
     checks["menu_lists_it_at_once"] = [{"a", "b", "painting"} <= set(items) and "la_muse" not in items, items]
     result, error = _op(bpy, filepath=painting, style_name="a", content_folder=photos, steps=2, size=32)
     checks["existing_name_refused"] = [result is None and "already exists" in (error or ""), error]
+
+    # Esc after the second step (as the modal operator does: the job is cancelled), then again: it continues.
+    jobs = importlib.import_module(f"{h.MODULE}.addon.jobs")
+    original = jobs.Job.progress_callback
+
+    def cancel_after_two(job, event):
+        if event.step >= 2 and "step" in event.stage:
+            job.cancel()
+        return original(job, event)
+
+    jobs.Job.progress_callback = cancel_after_two
+    result, error = _op(bpy, filepath=painting, style_name="later", content_folder=photos, steps=4, size=32)
+    jobs.Job.progress_callback = original
+    checkpoint = os.path.join(args.model, "later.add-style.checkpoint.safetensors")
+    items, _refused = _menu_items(node)
+    checks["cancel_keeps_the_run"] = [result == {"CANCELLED"} and os.path.isfile(checkpoint) and "later" not in items,
+                                      [result, error, items]]
+    events = []
+    jobs.Job.progress_callback = lambda job, event: events.append(event.step) or original(job, event)
+    result, error = _op(bpy, filepath=painting, style_name="later", content_folder=photos, steps=4, size=32)
+    jobs.Job.progress_callback = original
+    items, _refused = _menu_items(node)
+    checks["run_again_continues"] = [result == {"FINISHED"} and not os.path.exists(checkpoint) and "later" in items
+                                     and [e for e in events if e > 2] == [3, 4] and 1 not in events,
+                                     [result, error, events, items]]
 
 
 MODES = {"learn": check_learn}
