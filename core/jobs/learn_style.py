@@ -299,7 +299,7 @@ def _holds_model(folder: Path) -> bool:
     return folder.is_dir() and any(folder.iterdir())
 
 
-def _check_target(request: LearnStyleRequest, model_dir: Path, config, image_hash: str):
+def _check_target(request: LearnStyleRequest, model_dir: Path, base: Path, config, image_hash: str):
     """The target folder, the style name and an unfinished run: one clear error before any work."""
     from ..foundation.registry import VENDORED_DIR
     from ..stylebank.train import unfinished_add_style
@@ -311,8 +311,7 @@ def _check_target(request: LearnStyleRequest, model_dir: Path, config, image_has
     if model_dir.exists() and not model_dir.is_dir():
         raise OutputError(f"the model folder {model_dir} is a file; choose a folder")
     if not _holds_model(model_dir):
-        if request.base_model is not None:
-            read_manifest(request.base_model)
+        read_manifest(base)  # the model to copy: missing or broken is one error now
         return None
     styles = read_manifest(model_dir)["styles"]
     if request.name in styles:
@@ -366,7 +365,7 @@ def run_learn_style(request: LearnStyleRequest, progress: ProgressCallback | Non
     config = TrainConfig(steps=request.steps, ae_warmup=0, size=request.size, batch_size=request.batch_size,
                          checkpoint_every=request.checkpoint_every)
     config.validate()
-    run = _check_target(request, model_dir, config, sha256_of(style_image))
+    run = _check_target(request, model_dir, base, config, sha256_of(style_image))
     device = resolve_device(request.device)
     clock = _StepClock(progress, request.name, request.steps, run.step if run is not None else 0)
     clock.note("loading the loss network")
