@@ -1,5 +1,5 @@
 """Blender side of the extension: preferences, scene settings, compositor nodes, render handlers,
-the Video Sequencer's Stylize Strip and the Image Editor's Stylize Image.
+the Video Sequencer's Stylize Strip, the Image Editor's Stylize Image and Learn Style from Image.
 
 Registration needs only ``bpy``: PyTorch and the other dependencies may be missing, and the
 preferences then say so. Core (which needs them) is imported only when a frame is stylised.
@@ -13,6 +13,7 @@ from . import (
     capture_files,
     image_tools,
     jobs,
+    learn_style,
     node_files,
     nodes,
     operators,
@@ -26,7 +27,7 @@ from . import (
 )
 
 # strip_settings first: its property groups are used by properties (scene.nst.image_tool)
-_MODULES = (preferences, strip_settings, properties, nodes, operators, ui, vse_operators, image_tools)
+_MODULES = (preferences, strip_settings, properties, nodes, operators, ui, vse_operators, image_tools, learn_style)
 
 
 def _classes() -> tuple[type, ...]:

@@ -195,6 +195,9 @@ class NST_PT_image_editor(SidebarPanel, bpy.types.Panel):
                 layout.progress(factor=job.progress, type="BAR", text=f"{job.title}: {job.stage}")
                 layout.operator("nst.cancel_jobs", icon="CANCEL")
                 break
+        from .learn_style import draw_button  # noqa: PLC0415 - learn_style imports this module
+
+        draw_button(layout.box())
 
 
 CLASSES = (NST_OT_stylize_image, NST_PT_image_editor)

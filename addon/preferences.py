@@ -232,7 +232,9 @@ class NST_AP_preferences(bpy.types.AddonPreferences):
         """Draw the settings, the dependencies and the set-up; never imports PyTorch here."""
         layout = self.layout
         layout.prop(self, "device")
-        layout.prop(self, "model_folder")
+        row = layout.row()
+        row.prop(self, "model_folder")
+        row.operator("nst.learn_style", text="Learn Style from Image", icon="BRUSH_DATA")
         layout.prop(self, "python_env")
         if self.python_env and not os.path.isdir(self.python_env):
             layout.label(text=f"Folder not found: {self.python_env}", icon="ERROR")

@@ -160,6 +160,11 @@ def draw(layout: bpy.types.UILayout, owner, menu: str, text: str | None = None) 
         layout.prop(owner, menu, text=text)
 
 
+def forget_cache() -> None:
+    """Read every model's ``model.toml`` again at the next draw (a style was added or removed)."""
+    _ENTRIES.clear()
+
+
 def unregister() -> None:
     """Free the thumbnails and forget the caches (add-on unregister)."""
     global _PREVIEWS

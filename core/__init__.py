@@ -15,9 +15,11 @@ first time a name that needs it is used)::
     core.run_analogy(core.AnalogyRequest(a=Path("photo.jpg"), b_prime=Path("painting.jpg"),
                                          output=Path("analogy/")))
 
-* Jobs (files in, files out): :func:`run_stylize`, :func:`run_video`, :func:`run_analogy`, each
-  taking its request (:class:`StylizeRequest`, :class:`VideoRequest`, :class:`AnalogyRequest`)
-  and an optional progress callback (:class:`ProgressEvent` → ``False`` cancels).
+* Jobs (files in, files out): :func:`run_stylize`, :func:`run_video`, :func:`run_analogy`,
+  :func:`run_learn_style` (a new StyleBank style from one painting, resumable), each taking its
+  request (:class:`StylizeRequest`, :class:`VideoRequest`, :class:`AnalogyRequest`,
+  :class:`LearnStyleRequest`) and an optional progress callback (:class:`ProgressEvent` →
+  ``False`` cancels).
 * Tensors in, tensors out: :func:`stylize_gatys`, :func:`stylize_stylebank` (with
   :func:`load_stylebank`), :func:`deep_image_analogy`, the coherent stylizer :class:`OnlineStylizer`;
   :func:`get_encoder`, :func:`read_image` / :func:`write_image` (:class:`ImageData`),
@@ -52,6 +54,9 @@ _EXPORTS: dict[str, str] = {
     "VideoOutcome": ".jobs.video",
     "run_analogy": ".jobs.analogy",
     "AnalogyOutcome": ".jobs.analogy",
+    "run_learn_style": ".jobs.learn_style",
+    "LearnStyleRequest": ".jobs.learn_style",
+    "LearnStyleOutcome": ".jobs.learn_style",
     # requests and settings (torch-free)
     "StylizeRequest": ".requests.stylize",
     "VideoRequest": ".requests.video",
@@ -124,6 +129,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs only; at run time names load laz
     from .io.images import ImageData, read_image, write_image
     from .io.sequences import open_frames, open_sink
     from .jobs.analogy import AnalogyOutcome, run_analogy
+    from .jobs.learn_style import LearnStyleOutcome, LearnStyleRequest, run_learn_style
     from .jobs.stylize import StylizeOutcome, run_stylize
     from .jobs.video import VideoOutcome, run_video
     from .nn.vgg import get_encoder

@@ -480,6 +480,54 @@ def add_style_checkpoint(model_dir: str | Path, name: str) -> Path:
     return Path(model_dir) / f"{name}.add-style.{CHECKPOINT}"
 
 
+#: Settings an unfinished :func:`add_style` run must keep to be resumed.
+RESUME_SETTINGS = ("size", "batch_size", "lr", "steps", "style_weight", "content_weight", "tv_weight",
+                   "style_size", "scale_jitter", "seed")
+
+
+@dataclass(frozen=True)
+class UnfinishedRun:
+    """What an unfinished :func:`add_style` run left in its checkpoint (read from its metadata only).
+
+    Attributes:
+        path: The checkpoint file.
+        step: Steps done.
+        image_sha256: Digest of the style image it learns.
+        config: Its :class:`TrainConfig` as a dict.
+    """
+
+    path: Path
+    step: int
+    image_sha256: str
+    config: dict
+
+    def differences(self, config: TrainConfig) -> list[str]:
+        """The :data:`RESUME_SETTINGS` in which ``config`` differs from the run's."""
+        return [k for k in RESUME_SETTINGS if self.config.get(k) != getattr(config, k)]
+
+
+def unfinished_add_style(model_dir: str | Path, name: str) -> UnfinishedRun | None:
+    """The unfinished :func:`add_style` run of ``name`` in ``model_dir``, or None when there is none.
+
+    Reads only the checkpoint's metadata (no tensors), so a front end can say before any work
+    whether a run will continue and whether its settings fit.
+
+    Raises:
+        ModelError: The checkpoint exists but is not a readable add-style checkpoint.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = add_style_checkpoint(model_dir, name)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        return UnfinishedRun(path, int(meta["step"]), meta.get("image_sha256", ""), json.loads(meta["config"]))
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"checkpoint {path} cannot be loaded safely: {one_line_reason(exc)}") from exc
+
+
 def _file_sha256(path: Path) -> str:
     import hashlib
 
@@ -555,8 +603,7 @@ def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, confi
             raise InputError(f"the unfinished run in {ckpt_path.name} learnt another image; "
                              f"resume with the same image or start afresh without resume")
         saved = json.loads(state["config"])
-        changed = [k for k in ("size", "batch_size", "lr", "steps", "style_weight", "content_weight", "tv_weight",
-                               "style_size", "scale_jitter", "seed") if saved.get(k) != getattr(config, k)]
+        changed = [k for k in RESUME_SETTINGS if saved.get(k) != getattr(config, k)]
         if changed:
             raise InputError(f"the unfinished run in {ckpt_path.name} used other settings ({', '.join(changed)}); "
                              "resume with the same settings or start afresh without resume")

@@ -77,7 +77,7 @@ def test_registers_and_unregisters_in_blender(tmp_path: Path) -> None:
     assert checks["torch_status"][1] == {"torch_found": True}
     assert "PyTorch" in " ".join(checks["draw"][1])
     assert checks["device_line"][1] == "Device: CPU"  # no GPU on the test machines
-    assert checks["draw"][1][0] == "Dependencies: everything found"
+    assert checks["draw"][1][:2] == ["operator:nst.learn_style:Learn Style from Image", "Dependencies: everything found"]
 
 
 @pytest.mark.blender
@@ -87,6 +87,7 @@ def test_registers_without_torch(tmp_path: Path) -> None:
     assert "PyTorch: missing" in checks["draw"][1]
     assert checks["device_line"][1] == "Device: PyTorch not installed"
     assert checks["install_buttons"][1]["buttons"]  # one per build this computer can use, with its size
+    assert checks["learn_style_install_hint"][0]
 
 
 FAILING_PIP = """#!/bin/sh

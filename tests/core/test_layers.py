@@ -30,7 +30,8 @@ LAYERS = {
 #: Leaf packages: no torch, numpy or OpenCV anywhere inside (front ends import them freely).
 TORCH_FREE = ("foundation/errors.py", "foundation/progress.py", "foundation/atomic_write.py", "foundation/registry.py",
               "requests", "cli/__init__.py", "cli/app.py", "cli/common.py", "cli/stylize.py", "cli/video.py",
-              "cli/analogy.py", "cli/stylebank.py", "engine/settings.py", "jobs/strip_record.py")
+              "cli/analogy.py", "cli/stylebank.py", "engine/settings.py", "jobs/strip_record.py",
+              "jobs/learn_style.py")
 HEAVY = ("torch", "numpy", "cv2", "OpenEXR", "PIL", "h5py", "safetensors")
 
 

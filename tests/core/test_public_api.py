@@ -20,7 +20,8 @@ import core.cli, core.requests, core.foundation.errors, core.foundation.progress
 from pathlib import Path
 for bad in (StylizeRequest(content=Path("c.png"), output=Path("o.png")),
             VideoRequest(source=Path("s"), output=Path("o"), keep=2.0),
-            AnalogyRequest(a=Path("a.png"), b_prime=Path("b.png"), output=Path("o"), result_size=0)):
+            AnalogyRequest(a=Path("a.png"), b_prime=Path("b.png"), output=Path("o"), result_size=0),
+            core.LearnStyleRequest(name="../x", style_image=Path("p.png"), model_dir=Path("m"), content=Path("c"))):
     try:
         bad.validate()
     except NSTError as exc:

@@ -168,10 +168,11 @@ def run_checks(args: argparse.Namespace, checks: dict) -> None:
               hed_row is not None and hed_row.endswith(": found" if hed_found else
                                                        ": missing (needed by Gatys and Analogy)"), hed_row)
         all_found = not (args.without_torch or args.without_hed)
-        header = texts[0] if texts else None
+        first = [(t, i) for t, i in labels if not str(t).startswith("operator:")][:1]  # after Learn Style from Image
+        header = first[0][0] if first else None
         check("header_green_only_when_complete",
               header == ("Dependencies: everything found" if all_found else "Dependencies: something is missing")
-              and all((icon == "CHECKMARK") == all_found for t, icon in labels[:1]), labels[:1])
+              and all((icon == "CHECKMARK") == all_found for t, icon in first), first)
         buttons = [(t, build) for t, build in labels if t.startswith("operator:nst.install_dependencies")]
         installer = importlib.import_module(f"{MODULE}.addon.installer")
         if args.without_torch:
@@ -184,6 +185,15 @@ def run_checks(args: argparse.Namespace, checks: dict) -> None:
         sizes = [t for t in texts if "approximate" in t]
         check("install_buttons", buttons == expected and (not expected or sizes), {"buttons": buttons,
                                                                                     "sizes": sizes})
+        if args.without_torch:  # Learn Style from Image says what to install, as every other tool
+            try:
+                bpy.ops.nst.learn_style(filepath=os.path.join(args.user_resources, "p.png"), style_name="mine",
+                                        content_folder=args.user_resources)
+                raised = None
+            except RuntimeError as exc:
+                raised = str(exc)
+            check("learn_style_install_hint", raised is not None and "PyTorch" in raised
+                  and "not installed" in raised and len(raised.strip().splitlines()) == 1, raised)
         if args.failing_pip:
             check_failing_install(args, check, draw, prefs_module)
 
