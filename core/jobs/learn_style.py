@@ -354,7 +354,9 @@ def run_learn_style(request: LearnStyleRequest, progress: ProgressCallback | Non
     request.validate()
     from ..foundation.device import resolve_device
     from ..foundation.registry import VENDORED_DIR, sha256_of
+    from ..io.images import read_image
     from ..nn.vgg import get_encoder
+    from ..stylebank.thumbnails import write_thumbnails
     from ..stylebank.train import TrainConfig, add_style, add_style_checkpoint
 
     model_dir = Path(request.model_dir)
@@ -383,6 +385,8 @@ def run_learn_style(request: LearnStyleRequest, progress: ProgressCallback | Non
         clock.begin()
         result = add_style(model_dir, request.name, style_image, content_dir, vgg, config=config,
                            resume=run is not None, device=device, progress=clock)
+    # The style menus show each style's look: the new bank on the first photo, like the shipped ones.
+    write_thumbnails(model_dir, read_image(files[0]).srgb(), styles=[request.name])
     return LearnStyleOutcome(model_dir, request.name, request.steps, run.step if run is not None else 0,
                              time.perf_counter() - start, clock.seconds_per_step, created, str(device),
                              result.last_losses)

@@ -89,6 +89,7 @@ def test_first_run_copies_the_base_model_and_lists_the_style(use_encoder, base, 
     assert "measuring the speed" in trained[0].stage
     assert "s/step" in trained[-1].stage and "left" in trained[-1].stage
     assert outcome.seconds_per_step > 0 and not add_style_checkpoint(target, "mine").exists()
+    assert (target / "thumbnails" / "mine.png").is_file()  # the style menus show its look
     # A second style goes into the same folder; the base model is not copied again.
     second = run_learn_style(_request(name="second", style_image=painting, model_dir=target, base_model=base,
                                       content=photos))
