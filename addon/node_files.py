@@ -207,11 +207,12 @@ class NodeFolders:
         """The stylised result of ``frame`` (display-referred PNG)."""
         return self.root / STYLIZED_DIR / frame_file("frame_", frame, ".png")
 
-    def frame_files(self, frame: int, *, coherent: bool, masks: int = 0):
+    def frame_files(self, frame: int, *, coherent: bool, masks: int = 0, motion_blur: bool = False):
         """What :class:`core.jobs.render_frames.RenderFrameStylizer` reads and writes for ``frame``.
 
-        The Vector and Depth captures are passed whenever coherence is on: whether they describe
-        the motion (motion blur empties the Vector pass) is the engine's decision.
+        The Vector and Depth captures are passed whenever coherence is on; whether they describe
+        the motion is the engine's decision, told whether the scene rendered with motion blur
+        (which empties the Vector pass).
         """
         from ..core.jobs.render_frames import FrameFiles
 
@@ -220,6 +221,7 @@ class NodeFolders:
             vectors=self.captured(VECTOR, frame) if coherent else None,
             depth=self.captured(DEPTH, frame) if coherent else None,
             masks=tuple(self.captured(mask_prefix(i), frame) for i in range(1, masks + 1)),
+            exact_vectors=not motion_blur,
         )
 
     def capture_prefixes(self, masks: int = 0) -> tuple[str, ...]:

@@ -82,7 +82,8 @@ class NST_OT_restylize(JobOperator, bpy.types.Operator):
             self.report({"ERROR"}, f"node '{node.name}': no captured frames in {folders.capture}; render first")
             return None
         scene_name, node_name = scene.name, node.name
-        all_files = [folders.frame_files(f, coherent=settings.coherent, masks=settings.masks) for f in frames]
+        all_files = [folders.frame_files(f, coherent=settings.coherent, masks=settings.masks,
+                                         motion_blur=scene.render.use_motion_blur) for f in frames]
 
         def to_display(job: Job, _value) -> None:
             for i, files in enumerate(all_files):

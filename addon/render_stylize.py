@@ -254,7 +254,8 @@ def on_render_post(scene: bpy.types.Scene, *_args) -> None:
                                       f"{frame} (expected {capture}); is the node connected to the image and is "
                                       "compositing on?")
             continue
-        files = folders.frame_files(frame, coherent=settings.coherent, masks=settings.masks)
+        files = folders.frame_files(frame, coherent=settings.coherent, masks=settings.masks,
+                                    motion_blur=scene.render.use_motion_blur)
         RUNNER.submit(_frame_job(scene.name, node.name, settings, capture, files, session))
 
 

@@ -5,9 +5,11 @@ Depth pass. :func:`pass_motion` decides, for the CLI, the compositor node and St
 alike, whether they describe the motion:
 
 * no Vector pass, or one holding NaN/Inf → not usable;
-* a Vector pass whose ``X, Y`` (motion to the previous frame) are all zero → not usable either:
-  Blender writes exactly this with motion blur on, and a truly static shot loses nothing when
-  optical flow decides instead;
+* a Vector pass whose ``X, Y`` (motion to the previous frame) are all zero: Blender writes exactly
+  this with motion blur on. When the front end knows the render had motion blur off
+  (:attr:`FramePasses.exact`: the compositor node and scene strips read the scene's setting) it
+  is a static frame and is used; otherwise it is not usable (a truly static shot loses nothing when
+  optical flow decides instead);
 * a Vector pass of another size than the frame → :class:`~core.foundation.errors.InputError`
   (the passes belong to another render);
 * the previous frame's Vector pass (forward–backward check) and both Depth passes (occlusion)
@@ -35,15 +37,19 @@ class FramePasses:
     Attributes:
         vectors: Blender's Vector pass ``(H, W, 4)`` (``X, Y, Z, W``), or None.
         depth: The Depth pass ``(H, W)``, or None.
+        exact: The render had motion blur off, so the pass is the motion even where it is zero.
     """
 
     vectors: np.ndarray | None = None
     depth: np.ndarray | None = None
+    exact: bool = False
 
 
-def usable_vectors(vectors: np.ndarray | None) -> bool:
+def usable_vectors(vectors: np.ndarray | None, *, exact: bool = False) -> bool:
     """Whether a Vector pass can stand for the motion (see the module docstring)."""
-    return vectors is not None and bool(np.isfinite(vectors).all()) and bool(np.any(vectors[..., :2]))
+    if vectors is None or not np.isfinite(vectors).all():
+        return False
+    return exact or bool(np.any(vectors[..., :2]))
 
 
 def pass_motion(current: FramePasses | None, previous: FramePasses | None, frame_size: tuple[int, int],
@@ -69,7 +75,7 @@ def pass_motion(current: FramePasses | None, previous: FramePasses | None, frame
     if tuple(vec.shape[:2]) != tuple(frame_size):
         raise InputError(f"the Vector pass{' of ' + where if where else ''} is {vec.shape[1]}×{vec.shape[0]} but "
                          f"the frame is {frame_size[1]}×{frame_size[0]}; render the passes with the frames")
-    if not usable_vectors(vec):
+    if not usable_vectors(vec, exact=current.exact):
         return None
     prev_vec = prev_depth = None
     if previous is not None:

@@ -38,6 +38,7 @@ class FrameFiles:
         depth: Captured Depth (OpenEXR), or None.
         masks: Captured masks (OpenEXR), one per fused style, None where the input is
             unconnected.
+        exact_vectors: The render had motion blur off: the Vector pass is the motion, zero included.
     """
 
     frame: int
@@ -46,6 +47,7 @@ class FrameFiles:
     vectors: Path | None = None
     depth: Path | None = None
     masks: tuple[Path | None, ...] = ()
+    exact_vectors: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class RenderFrameStylizer:
         passes = None
         if s.coherent and _existing(files.vectors):
             depth = read_depth_file(files.depth) if _existing(files.depth) else None
-            passes = FramePasses(read_vector_file(files.vectors), depth)
+            passes = FramePasses(read_vector_file(files.vectors), depth, exact=files.exact_vectors)
         masks = None
         if s.masks and files.masks:
             masks = [None if _existing(p) is None else torch.from_numpy(read_mask_file(p))[None, None]

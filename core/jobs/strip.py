@@ -216,7 +216,8 @@ def _read_passes(path: Path | None):
     from ..engine.motion import FramePasses
     from ..video.render_passes import read_pass_file
 
-    return FramePasses(*read_pass_file(path))
+    # A plan takes its motion from the passes only when the scene renders without motion blur.
+    return FramePasses(*read_pass_file(path), exact=True)
 
 
 # ------------------------------------------------------------------------------------------

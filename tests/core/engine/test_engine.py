@@ -33,8 +33,10 @@ def test_pass_motion_policy() -> None:
     frame, working = (40, 60), (20, 30)
     assert pass_motion(None, None, frame, working) is None
     assert pass_motion(FramePasses(), None, frame, working) is None
-    # motion blur on writes zeros: optical flow decides
+    # motion blur on writes zeros: optical flow decides, unless the render is known to have had it off
     assert pass_motion(FramePasses(_pass(40, 60)), None, frame, working) is None
+    static, _ = pass_motion(FramePasses(_pass(40, 60), exact=True), None, frame, working)
+    assert not static.any()
     nan = _pass(40, 60, 2.0)
     nan[3, 3, 0] = np.nan
     assert pass_motion(FramePasses(nan), None, frame, working) is None
