@@ -102,7 +102,7 @@ REFERENCE = {"Deep Image Analogy": 21.0, "PatchMatch (pixels)": 4.2}
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import section_start, loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import section_start, spawn_one, loadavg, machine, update_docs_section, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,18 +250,7 @@ def run_speed_one(cfg: dict) -> dict:
 
 
 def _spawn(cfg: dict, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    with tempfile.TemporaryDirectory(prefix="analogy_bench_one_") as tmp:
-        result = Path(tmp) / "result.json"
-        cfg = dict(cfg, threads=threads, result_path=str(result))
-        load = loadavg()
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(cfg)],
-                              cwd=ROOT, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f"speed run at {cfg['size']} px failed (exit {proc.returncode})")
-        out = json.loads(result.read_text(encoding="utf-8"))
-    out["loadavg_start"] = load
-    return out
+    return spawn_one(__file__, cfg, threads, f"speed run at {cfg['size']} px", prefix="analogy_bench_one_")
 
 
 def measure_speed(sizes: list[int], threads: int, keep_dir: Path | None) -> dict:

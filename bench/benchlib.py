@@ -89,6 +89,52 @@ def update_docs_section(path: Path, heading: str, section: str) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
+def pick_style(manifest: dict, model_src: Path, wanted: str | None, override: str | None,
+               styles_dir: Path) -> tuple[str, Path]:
+    """``(bank, its style image)``: ``wanted`` (else the model's first style) and :func:`style_image_for`.
+
+    Raises:
+        SystemExit: The model has no styles, or not ``wanted``.
+    """
+    styles = list(manifest.get("styles", {}))
+    if not styles:
+        raise SystemExit(f"{model_src} has no styles")
+    style = wanted or styles[0]
+    if style not in styles:
+        raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
+    return style, style_image_for(manifest, style, override, styles_dir)
+
+
+def spawn_one(script: str, cfg: dict, threads: int, what: str, *, prefix: str,
+              extra_env: dict | None = None) -> dict:
+    """Run ``script --one <cfg>`` in a fresh process with ``threads`` threads; return its result JSON.
+
+    The child writes its result to ``cfg["result_path"]``; the load average at the start is added
+    as ``loadavg_start``.
+
+    Raises:
+        SystemExit: The child failed (``what`` says which run).
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    for key, value in (extra_env or {}).items():
+        env.setdefault(key, value)
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        result = Path(tmp) / "result.json"
+        cfg = dict(cfg, threads=threads, result_path=str(result))
+        load = loadavg()
+        proc = subprocess.run([sys.executable, str(Path(script).resolve()), "--one", json.dumps(cfg)],
+                              cwd=Path(script).resolve().parent.parent, env=env)
+        if proc.returncode != 0:
+            raise SystemExit(f"{what} failed (exit {proc.returncode})")
+        out = json.loads(result.read_text(encoding="utf-8"))
+    out["loadavg_start"] = load
+    return out
+
+
 def style_image_for(manifest: dict, style: str, override: str | None, styles_dir: Path) -> Path:
     """The style image of a StyleBank bank: ``override``, else the file its ``model.toml`` names.
 

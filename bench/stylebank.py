@@ -70,7 +70,7 @@ ADD_STYLE_CANDIDATES = ("asheville.jpg",)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import section_start, loadavg, machine, style_image_for, write_json_atomic, write_text_atomic  # noqa: E402
+from benchlib import section_start, loadavg, machine, pick_style, write_json_atomic, write_text_atomic  # noqa: E402
 
 
 # --------------------------------------------------------------------------------------------
@@ -681,13 +681,7 @@ def main(argv: list[str] | None = None) -> int:
         snap = workdir / "model"
         _log(f"snapshotting {model_src}")
         net, manifest = _snapshot_model(model_src, snap)
-        styles = list(manifest.get("styles", {}))
-        if not styles:
-            raise SystemExit(f"{model_src} has no styles")
-        style = args.style or styles[0]
-        if style not in styles:
-            raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
-        style_image = style_image_for(manifest, style, args.style_image, STYLES_DIR)
+        style, style_image = pick_style(manifest, model_src, args.style, args.style_image, STYLES_DIR)
         base = manifest.get("base", {})
         training = Path(base.get("content", ""))
         photos = _pick_photos(HELD_OUT, max(args.images, args.latency_images))
@@ -701,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmark": "stylebank", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": " ".join([Path(sys.executable).name, "bench/stylebank.py", *(argv or sys.argv[1:])]),
             "machine": machine(args.threads), "threads": args.threads, "loadavg_start": load_start,
-            "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": styles,
+            "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": list(manifest.get("styles", {})),
                       "base_steps": base.get("steps"), "base_size": base.get("size"),
                       "base_content": base.get("content"), "base_sha256": base.get("sha256")},
             "style": style, "style_image": style_image.name, "stl": {}, "notes": [],

@@ -108,7 +108,8 @@ from video_quality import (  # noqa: E402
 from benchlib import (  # noqa: E402
     loadavg,
     machine,
-    style_image_for,
+    pick_style,
+    spawn_one,
     write_json_atomic,
     write_text_atomic,
 )
@@ -220,22 +221,11 @@ def run_one(cfg: dict) -> dict:
 
 
 def _spawn(cfg: dict, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     # OpenMP threads that spin while waiting turned every StyleBank pass 5-10x slower whenever another
     # process held a core (450 vs 50 ms per 640x360 frame on the shared 2-core machine), burying the
     # coherent step's own cost in noise; waiting threads sleep instead unless the caller chose otherwise.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    with tempfile.TemporaryDirectory(prefix="video_bench_one_") as tmp:
-        result = Path(tmp) / "result.json"
-        cfg = dict(cfg, threads=threads, result_path=str(result))
-        load = loadavg()
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(cfg)],
-                              cwd=ROOT, env=env)
-        if proc.returncode != 0:
-            raise SystemExit(f"configuration {cfg['name']} failed (exit {proc.returncode})")
-        out = json.loads(result.read_text(encoding="utf-8"))
-    out["loadavg_start"] = load
-    return out
+    return spawn_one(__file__, cfg, threads, f"configuration {cfg['name']}", prefix="video_bench_one_",
+                     extra_env={"OMP_WAIT_POLICY": "PASSIVE"})
 
 
 def _percentile(xs: list[float], q: float) -> float | None:
@@ -725,13 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"snapshotting {model_src}")
         snap = workdir / "model"
         manifest = _snapshot_model(model_src, snap)
-        styles = list(manifest.get("styles", {}))
-        if not styles:
-            raise SystemExit(f"{model_src} has no styles")
-        style = args.style or styles[0]
-        if style not in styles:
-            raise SystemExit(f"style {style!r} not in the model; it has: {', '.join(styles)}")
-        style_image = style_image_for(manifest, style, args.style_image, STYLES_DIR)
+        style, style_image = pick_style(manifest, model_src, args.style, args.style_image, STYLES_DIR)
 
         results: dict = {
             "benchmark": "video", "quick": args.quick, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -741,7 +725,7 @@ def main(argv: list[str] | None = None) -> int:
             "clip": {"name": args.clip.name, "path": str(args.clip), "frames_total": total, "frames": n,
                      "native": list(native), "working": list(working), "fps": fps,
                      "source_is_clip": source == args.clip},
-            "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": styles},
+            "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": list(manifest.get("styles", {}))},
             "style": style, "style_image": style_image.name,
             "settings": {"size": args.size, "flow": "dis", "dis_preset": RUN_DIS, "keep": default_keep,
                          "keep_sweep": args.keep, "metric_flow": f"DIS {METRIC_DIS}", "loss_every": args.loss_every,

@@ -71,14 +71,7 @@ def profile(frames, *, model: Path, style: str, clock) -> dict:
 
     def timed(owner, name: str, label: str):
         fn = getattr(owner, name)
-
-        def wrapper(*args, **kwargs):
-            t = clock()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                spent[label] += clock() - t
-        setattr(owner, name, wrapper)
+        setattr(owner, name, _timed_call(fn, spent, label, clock))
         return fn
 
     originals = [
