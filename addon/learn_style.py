@@ -27,7 +27,7 @@ import bpy
 
 from ..core.foundation.errors import InputError, SettingsError
 from ..core.jobs.learn_style import (DEFAULT_SIZE, DEFAULT_STEPS, LearnStyleRequest, run_learn_style,
-                                     style_name_from_file)
+                                     style_name_from_file, style_name_from_text)
 from . import dependencies, model_styles, node_files, nodes, style_menu
 from .image_tools import _input_file, active_image, images_folder
 from .job_operator import JobOperator
@@ -155,7 +155,9 @@ class NST_OT_learn_style(JobOperator, bpy.types.Operator):
             style_image = Path(bpy.path.abspath(self.filepath))
         else:
             raise SettingsError("no style image: open the painting in the Image Editor or choose its file")
-        name = self.style_name.strip() or _style_name_of(image, self.filepath)
+        # A typed name is made valid ("My Style" -> "my_style") rather than refused.
+        typed = self.style_name.strip()
+        name = style_name_from_text(typed) if typed else _style_name_of(image, self.filepath)
         if self.content_folder:
             content: Path | tuple[Path, ...] = Path(bpy.path.abspath(self.content_folder))
         else:

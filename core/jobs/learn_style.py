@@ -38,7 +38,8 @@ from ..requests.checks import check_number
 from ..stylebank.manifest import MANIFEST, check_style_name, read_manifest
 
 __all__ = ["CHECKPOINT_EVERY", "DEFAULT_BATCH", "DEFAULT_SIZE", "DEFAULT_STEPS", "LearnStyleOutcome",
-           "LearnStyleRequest", "eta_text", "run_learn_style", "style_name_from_file"]
+           "LearnStyleRequest", "eta_text", "run_learn_style", "style_name_from_file",
+           "style_name_from_text"]
 
 DEFAULT_STEPS = 200
 """Training steps of a default run. Measured on the 2-core Xeon dev machine (bf16 autocast, the
@@ -61,7 +62,13 @@ def style_name_from_file(path: str | os.PathLike[str]) -> str:
     Letters and digits are kept (lower case), everything else becomes one ``_``; the result is
     cut to 64 characters. An empty result becomes ``"my_style"``.
     """
-    stem = Path(path).stem.lower()
+    return style_name_from_text(Path(path).stem)
+
+
+def style_name_from_text(text: str) -> str:
+    """A valid style name from what an artist typed: ``"My Style"`` → ``"my_style"`` (see
+    :func:`style_name_from_file`)."""
+    stem = text.lower()
     out, gap = [], False
     for ch in stem:
         if ch.isascii() and ch.isalnum():

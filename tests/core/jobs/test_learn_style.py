@@ -14,7 +14,8 @@ import torch
 
 from core.foundation.errors import Cancelled, InputError, ModelError
 from core.io.images import write_image
-from core.jobs.learn_style import LearnStyleRequest, eta_text, run_learn_style, style_name_from_file
+from core.jobs.learn_style import (LearnStyleRequest, eta_text, run_learn_style, style_name_from_file,
+                                   style_name_from_text)
 from core.stylebank.manifest import read_manifest
 from core.stylebank.model import load_model
 from core.stylebank.train import add_style_checkpoint
@@ -66,6 +67,7 @@ def test_style_names_from_file_names() -> None:
     assert style_name_from_file("Été.png") == "t"
     assert style_name_from_file("日本.png") == "my_style"
     assert len(style_name_from_file("a" * 100 + ".png")) == 64
+    assert style_name_from_text("My Style v1.2") == "my_style_v1_2"  # typed in Blender: made valid
     assert eta_text(340.4) == "about 5 min 40 s left" and eta_text(40) == "about 40 s left"
     assert eta_text(3720) == "about 1 h 2 min left"
 
