@@ -180,7 +180,8 @@ def run_one(cfg: dict) -> dict:
         kw["keep"] = cfg["keep"]
     request = VideoRequest(
         source=Path(cfg["source"]), output=Path(cfg["output"]), method=cfg["method"],
-        coherent=cfg["coherent"], flow="dis", dis_preset=RUN_DIS, blend=cfg.get("blend", "image"),
+        coherent=cfg["coherent"], flow=cfg.get("flow", "dis"), dis_preset=RUN_DIS, blend=cfg.get("blend", "image"),
+        vectors_dir=Path(cfg["vectors_dir"]) if cfg.get("flow") == "vectors" else None,
         restore_detail=cfg.get("restore_detail", True),
         size=cfg["size"], device="cpu", report=False, overwrite=True, **kw,
     )
@@ -597,6 +598,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help="results JSON (default bench/results/video.json; --quick: $TMPDIR/video_quick.json)")
     p.add_argument("--no-docs", action="store_true", help="leave docs/benchmarks.md alone")
+    p.add_argument("--vectors-dir", type=Path, default=None,
+                   help="the clip's Vector/Depth pass EXRs, one per frame (bench/blender_clip.py): enables "
+                        "the coherent-vectors configuration")
     p.add_argument("--no-ghost", dest="ghost", action="store_false",
                    help="skip the ghost metric on the synthetic fast-object clip")
     p.add_argument("--ghost-frames", type=int, default=16,
@@ -639,6 +643,8 @@ STYLEBANK_CONFIGS = {
     "coherent-image-soft": {"coherent": True, "blend": "image", "restore_detail": False},
     "coherent-feature": {"coherent": True, "blend": "feature"},
     "coherent-both": {"coherent": True, "blend": "both"},
+    # a rendered clip's Vector/Depth passes instead of DIS (needs --vectors-dir: bench/blender_clip.py)
+    "coherent-vectors": {"coherent": True, "blend": "image", "flow": "vectors"},
 }
 
 
@@ -662,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             update_docs(section)
         _log(f"section rewritten from {_rel(args.out)}" + (f" and {_rel(hd_path)}" if hd else ""))
         return 0
-    if not args.clip.is_file():
+    if not args.clip.exists():
         print(f"error: the benchmark clip {args.clip} is missing; put cutBunny.mp4 (240 frames, 640×360) "
               f"there or pass --clip VIDEO", file=sys.stderr)
         return 2
@@ -682,8 +688,10 @@ def main(argv: list[str] | None = None) -> int:
     model_src = model_src.resolve()
     if not (model_src / "model.toml").is_file():
         raise SystemExit(f"{model_src} is not a StyleBank model folder (no model.toml); pass --model DIR")
-    names = args.configs or list(STYLEBANK_CONFIGS)
+    names = args.configs or [n for n in STYLEBANK_CONFIGS if n != "coherent-vectors" or args.vectors_dir]
     unknown = [n for n in names if n not in STYLEBANK_CONFIGS]
+    if "coherent-vectors" in names and args.vectors_dir is None:
+        raise SystemExit("coherent-vectors needs --vectors-dir (the clip's passes: bench/blender_clip.py)")
     if unknown:
         raise SystemExit(f"unknown configuration(s) {', '.join(unknown)}; choose from {', '.join(STYLEBANK_CONFIGS)}")
     names = ["per-frame"] + [n for n in names if n != "per-frame"]
@@ -761,7 +769,8 @@ def main(argv: list[str] | None = None) -> int:
             for c in configs if rnd % 2 == 0 else configs[::-1]:
                 cfg = {**c, "method": "stylebank", "source": str(source),
                        "output": str(outputs[c["name"]] / FRAME_PATTERN), "size": args.size, "model": str(snap),
-                       "style": style, "frames": n}
+                       "style": style, "frames": n,
+                       "vectors_dir": str(args.vectors_dir) if args.vectors_dir else None}
                 _log(f"{c['name']}: {n} frames (round {rnd + 1}/{args.rounds}) …")
                 res = _spawn(cfg, args.threads)
                 rounds[c["name"]].append(res)
