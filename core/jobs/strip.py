@@ -239,11 +239,12 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
     Raises:
         SettingsError: Bad settings, missing or unreadable source frames (nothing written).
         core.foundation.errors.ModelError, core.foundation.errors.DeviceError: No usable model or device.
+        core.foundation.errors.OutputError: Another job is stylising this strip's folder.
         core.foundation.errors.Cancelled: ``progress`` returned False.
     """
     from ..engine.frames import FrameEngine
+    from ..foundation.output_lock import FOLDER_LOCK_NAME, output_lock
     from ..io.frame_sinks import output_complete
-    from ..io.images import read_image, write_image
 
     started = time.perf_counter()
     progress = progress or (lambda _f, _s: True)
@@ -261,6 +262,18 @@ def stylise_strip(plan: StripPlan, progress: Progress | None = None) -> StripOut
     n = len(plan.frames)
     # Load the model before anything is removed: a missing one leaves the previous frames alone.
     engine = FrameEngine(s.to_request(), quantisation_bits=8) if start < n else None
+    # One job per strip folder (a second Stylize Strip of it, from another Blender, is refused at once).
+    with output_lock(plan.folder / FOLDER_LOCK_NAME, f"the stylised frames of strip '{plan.strip}'"):
+        return _stylise_locked(plan, source, engine, start, positions, chain, caches, fingerprint, progress,
+                               started)
+
+
+def _stylise_locked(plan: StripPlan, source, engine, start: int, positions: list[int], chain: list, caches: dict,
+                    fingerprint: dict, progress: Progress, started: float) -> StripOutcome:
+    from ..io.images import read_image, write_image
+
+    s = plan.settings
+    n = len(plan.frames)
     # Outputs from ``start`` on (and any of other positions) are out of date: remove them before
     # the new record says which chain the folder holds, so no stale frame ever counts as done.
     for path in rec.stale_outputs(plan.folder, set(positions[:start])) + rec.stale_temporaries(plan.folder):

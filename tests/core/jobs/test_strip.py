@@ -145,3 +145,16 @@ def test_errors_before_anything_is_written(model: Path, tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="strip 'shot': no style chosen"):
         ss.stylise_strip(replace(plan, settings=replace(plan.settings, style_names=("",))))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_job_on_the_same_strip_folder_is_refused(model: Path, tmp_path: Path) -> None:
+    from core.foundation.errors import OutputError
+    from core.foundation.output_lock import FOLDER_LOCK_NAME, output_lock
+
+    files = _frames(tmp_path / "src", 3)
+    plan = _plan(model, files, tmp_path / "out")
+    with output_lock(tmp_path / "out" / FOLDER_LOCK_NAME, "another Blender's job"):
+        with pytest.raises(OutputError):
+            ss.stylise_strip(plan)
+        assert not list((tmp_path / "out").glob("frame_*.png"))
+    assert ss.stylise_strip(plan).computed == 3  # the lock goes with the job that held it
