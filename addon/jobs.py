@@ -328,15 +328,20 @@ class JobRunner:
         return _PUMP_INTERVAL_S if busy else _IDLE_INTERVAL_S
 
 
-def _redraw_ui() -> None:
-    """Tag the areas that show job progress (compositor, image and sequence editors, preferences, status bar)."""
+def redraw_areas(types: tuple[str, ...]) -> None:
+    """Tag every area of these types for redraw (main thread)."""
     wm = getattr(bpy.context, "window_manager", None)
     if wm is None:
         return
     for window in wm.windows:
         for area in window.screen.areas:
-            if area.type in ("NODE_EDITOR", "IMAGE_EDITOR", "SEQUENCE_EDITOR", "PREFERENCES", "STATUSBAR"):
+            if area.type in types:
                 area.tag_redraw()
+
+
+def _redraw_ui() -> None:
+    """Tag the areas that show job progress (compositor, image and sequence editors, preferences, status bar)."""
+    redraw_areas(("NODE_EDITOR", "IMAGE_EDITOR", "SEQUENCE_EDITOR", "PREFERENCES", "STATUSBAR"))
 
 
 RUNNER = JobRunner()

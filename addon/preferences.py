@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bpy
 
-from . import dependencies, installer
+from . import dependencies, installer, jobs
 
 
 def _extension_package(package: str | None) -> str:
@@ -190,13 +190,7 @@ DEVICE_PROBE = DeviceProbe()
 
 def tag_redraw() -> None:
     """Redraw the Preferences window (main thread)."""
-    wm = getattr(bpy.context, "window_manager", None)
-    if wm is None:
-        return
-    for window in wm.windows:
-        for area in window.screen.areas:
-            if area.type == "PREFERENCES":
-                area.tag_redraw()
+    jobs.redraw_areas(("PREFERENCES",))
 
 
 class NST_AP_preferences(bpy.types.AddonPreferences):
