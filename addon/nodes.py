@@ -291,7 +291,7 @@ class _StylizeNode:
         default=True, update=_coherence_changed)
     keep: bpy.props.FloatProperty(
         name="Keep", description="How much of the carried previous frame is kept where the motion is trusted",
-        default=0.85, min=0.0, max=1.0, subtype="FACTOR")
+        default=0.9, min=0.0, max=1.0, subtype="FACTOR")
     size: bpy.props.IntProperty(
         name="Size", description=SIZE_DESCRIPTION, default=0, min=0, soft_max=4096, subtype="PIXEL")
     replace_output: bpy.props.BoolProperty(

@@ -141,7 +141,7 @@ class NST_PG_strip(_StyleChoice, bpy.types.PropertyGroup):
         default=True)
     keep: bpy.props.FloatProperty(
         name="Keep", description="How much of the carried previous frame is kept where the motion is trusted",
-        default=0.85, min=0.0, max=1.0, subtype="FACTOR")
+        default=0.9, min=0.0, max=1.0, subtype="FACTOR")
     output: bpy.props.StringProperty(
         name="Stylised Strip", description="The strip Stylize Strip made from this one")
 

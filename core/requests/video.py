@@ -72,7 +72,7 @@ class VideoRequest:
     dis_preset: str = "fast"
     vectors_dir: Path | None = None
     blend: str = "image"
-    keep: float = 0.85
+    keep: float = 0.9
     restore_detail: bool = True
     size: int | None = None
     preserve_color: str = "none"

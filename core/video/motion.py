@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from .consistency import photometric_match
-from .flow import DISFlow, confidence
+from .flow import DISFlow, confidence, to_hwc
 
 __all__ = ["CHECK_MIN_LONG_SIDE", "MOTION_LONG_SIDE", "FrameAnalysis", "analyse", "check_size", "dis_motion",
            "motion_size", "scaled_size"]
@@ -88,7 +88,7 @@ class FrameAnalysis:
 def analyse(frame: torch.Tensor) -> FrameAnalysis:
     """The grey and small copies of one frame (``(1, 3, H, W)`` sRGB in [0, 1], CPU or not)."""
     height, width = frame.shape[-2:]
-    rgb = np.ascontiguousarray(frame[0].detach().float().cpu().permute(1, 2, 0).numpy())
+    rgb = to_hwc(frame)
     lum = cv2.cvtColor(_shrink(rgb, motion_size(height, width)), cv2.COLOR_RGB2GRAY)
     # × 255, rounded half to even and saturated like np.rint(np.clip(...)) (luma of [0, 1] is ≥ 0)
     grey = cv2.convertScaleAbs(lum, alpha=255.0)

@@ -171,7 +171,7 @@ def quantise(img: torch.Tensor, bits: int | None) -> torch.Tensor:
 
 def _quantise_hwc(img: np.ndarray, bits: int | None) -> np.ndarray:
     """:func:`quantise` of a float32 ``(H, W, C)`` array, in place (same values: round half to even)."""
-    np.clip(img, 0.0, 1.0, out=img)
+    flowlib.clip_unit(img)
     if bits is not None:
         levels = np.float32(2**bits - 1)
         np.multiply(img, levels, out=img)
@@ -180,8 +180,7 @@ def _quantise_hwc(img: np.ndarray, bits: int | None) -> np.ndarray:
     return img
 
 
-def _hwc(img: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(img[0].detach().float().cpu().permute(1, 2, 0).numpy())
+_hwc = flowlib.to_hwc
 
 
 class OnlineStylizer:
@@ -320,8 +319,7 @@ class OnlineStylizer:
 
     def _blend_image(self, fresh: np.ndarray, fl: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """``fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, detail restored, quantised: ``(H, W, 3)``."""
-        warped = flowlib.warp_cubic(self._prev_image_hwc(), fl)
-        np.clip(warped, 0.0, 1.0, out=warped)
+        warped = flowlib.clip_unit(flowlib.warp_cubic(self._prev_image_hwc(), fl))
         weight = np.ascontiguousarray(conf, dtype=np.float32) * np.float32(self.request.keep)
         blended = cv2.add(fresh, cv2.multiply(cv2.subtract(warped, fresh), cv2.merge((weight, weight, weight))))
         out = restore_detail_hwc(blended, fresh) if self.request.restore_detail else blended
