@@ -416,11 +416,9 @@ def depth_occlusion(
     w = _check_flow(flow_t_to_prev, "flow_t_to_prev")
     d_t = _check_depth(depth_t, "depth_t", w.shape[:2])
     d_prev = _check_depth(depth_prev, "depth_prev", w.shape[:2])
-    height, width = d_t.shape
-    ys, xs = np.mgrid[0:height, 0:width]
-    qx = np.clip(np.rint(xs + w[..., 0]), 0, width - 1).astype(np.intp)
-    qy = np.clip(np.rint(ys + w[..., 1]), 0, height - 1).astype(np.intp)
-    seen = d_prev[qy, qx]
+    # nearest-pixel lookup (OpenCV rounds half to even like np.rint; outside: the border pixel, and
+    # inside_frame zeroes those pixels anyway): a tenth of the time of numpy fancy indexing
+    seen = cv2.remap(d_prev, _sample_map(w), None, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
     hidden = seen < (1.0 - rel_tol) * d_t
     return ((~hidden) & inside_frame(w)).astype(np.float32)
 
@@ -431,9 +429,10 @@ def _check_depth(depth: np.ndarray, name: str, size: tuple[int, int]) -> np.ndar
         d = d[:, :, 0]
     if d.shape != size:
         raise InputError(f"{name} is {d.shape}; expected (H, W) = {size} like the flow")
-    if np.isnan(d).any() or (d < 0).any():
+    d = np.minimum(d, np.float32(_FAR_DEPTH))  # (+inf becomes far; NaN stays NaN)
+    if not cv2.checkRange(d, True, 0.0, 2 * _FAR_DEPTH)[0]:  # one pass: NaN or negative
         raise InputError(f"{name} holds NaN or negative values; expected distances from the camera")
-    return np.minimum(d, np.float32(_FAR_DEPTH))
+    return d
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,10 +495,12 @@ def vector_confidence(
             raise InputError(
                 f"vector_prev is {np.shape(vector_prev)} but vector_t is {np.shape(vector_t)}"
             )
-        w_hat = warp(flow_prev_to_t, flow_t_to_prev)
+        w_hat = _remap(flow_prev_to_t, flow_t_to_prev)
         w = flow_t_to_prev
-        d_fb = np.sum((w + w_hat) ** 2, axis=-1)
-        t_fb = _FB_REL * (np.sum(w**2, axis=-1) + np.sum(w_hat**2, axis=-1)) + _FB_ABS
+        d_fb = _squared_norm(cv2.add(w, w_hat))
+        t_fb = cv2.add(_squared_norm(w), _squared_norm(w_hat))
+        t_fb *= _FB_REL
+        t_fb += _FB_ABS
         conf = conf * _ramp(d_fb, t_fb)
     return flow_t_to_prev, _feather(conf.astype(np.float32))
 
@@ -507,6 +508,14 @@ def vector_confidence(
 # --------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------
+
+
+_PAIR_SUM = np.ones((1, 2), np.float32)
+
+
+def _squared_norm(flow: np.ndarray) -> np.ndarray:
+    """``u² + v²`` of an ``(H, W, 2)`` float32 flow (OpenCV: a fifth of numpy's ``sum(axis=-1)``)."""
+    return cv2.transform(cv2.multiply(flow, flow), _PAIR_SUM)
 
 
 def _check_flow(flow: np.ndarray | torch.Tensor, name: str) -> np.ndarray:

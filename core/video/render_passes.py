@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..foundation.errors import InputError
@@ -83,13 +84,17 @@ def vectors_to_flow(vector: np.ndarray, *, y_up: bool = True) -> tuple[np.ndarra
         )
     if v.dtype.kind not in "fiu":
         raise InputError(f"the Vector pass must hold numbers, got {v.dtype}")
-    v = v.astype(np.float32, copy=False)
-    if not np.isfinite(v).all():
+    v = np.ascontiguousarray(v, dtype=np.float32)
+    if not cv2.checkRange(v, True)[0]:  # NaN or ±Inf anywhere (one pass)
         raise InputError("the Vector pass holds NaN or Inf values")
-    sign = -1.0 if y_up else 1.0
-    to_prev = np.stack((v[..., 0], sign * v[..., 1]), axis=-1)
-    to_next = np.stack((-v[..., 2], -sign * v[..., 3]), axis=-1)
-    return to_prev.astype(np.float32), to_next.astype(np.float32)
+    sign = np.float32(-1.0 if y_up else 1.0)
+    to_prev = np.empty(v.shape[:2] + (2,), np.float32)
+    to_next = np.empty_like(to_prev)
+    to_prev[..., 0] = v[..., 0]
+    np.multiply(v[..., 1], sign, out=to_prev[..., 1])
+    np.negative(v[..., 2], out=to_next[..., 0])
+    np.multiply(v[..., 3], -sign, out=to_next[..., 1])
+    return to_prev, to_next
 
 
 def exr_vector_pass(channels: Mapping[str, np.ndarray]) -> np.ndarray:
