@@ -1,4 +1,4 @@
-"""Coherent video benchmark: per-frame vs coherent StyleBank (and optionally Gatys) on one clip.
+"""Coherent video benchmark: per-frame vs coherent StyleBank (and optionally Gatys and Analogy) on one clip.
 
 What it measures (``../shared/data/video/cutBunny.mp4``, 240 frames, 640×360, CPU):
 
@@ -31,7 +31,7 @@ Configurations: ``per-frame`` (``coherent=False``), ``coherent-image`` (the defa
 detail restoration), ``coherent-image-soft`` (image blend, ``restore_detail=False``: the behaviour
 before issue 14), ``coherent-feature``, ``coherent-both`` (``blend``), all with DIS ``"fast"`` flow and
 ``keep`` = the ``VideoRequest`` default; ``--keep`` adds image-blend runs at other ``keep`` values; ``--gatys-frames N`` adds Gatys
-per-frame vs coherent on the first N frames.
+per-frame vs coherent on the first N frames, ``--analogy-frames N`` the same for Deep Image Analogy.
 
 Goals (issue 14, ``bench/video_report.py``): warping error ≤ 0.3× per-frame's; style and content
 loss ≤ 1.05× per-frame's; sharpness within 10 % of per-frame at every frame, no drift; no ghosts
@@ -170,7 +170,9 @@ def run_one(cfg: dict) -> dict:
             _log(f"{name}: frame {event.step}/{event.total} ({recent:.3f} s, RSS {rss[-1]:.0f} MB)")
 
     kw: dict = {}
-    if cfg["method"] == "gatys":
+    if cfg["method"] == "analogy":
+        kw = {"styles": (Path(cfg["style_image"]),)}
+    elif cfg["method"] == "gatys":
         kw = {"styles": (Path(cfg["style_image"]),),
               "gatys": GatysConfig(iterations=cfg["gatys_iterations"], pyramid_levels=1),
               "gatys_next_iterations": cfg["gatys_next_iterations"]}
@@ -594,6 +596,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--gatys-size", type=int, default=256, help="Gatys long side in px (default 256)")
     p.add_argument("--gatys-iters", type=int, default=100,
                    help="Gatys iterations per frame (per-frame) and of the first frame (coherent) (default 100)")
+    p.add_argument("--analogy-frames", type=int, default=0,
+                   help="Deep Image Analogy per-frame vs coherent on the first N frames, the style image as B′ "
+                        "(default 0: skip)")
+    p.add_argument("--analogy-size", type=int, default=224, help="Analogy long side in px (default 224)")
     p.add_argument("--quick", action="store_true", help="smoke run: first 12 frames at 160 px, results to $TMPDIR")
     p.add_argument("--out", type=Path, default=None,
                    help="results JSON (default bench/results/video.json; --quick: $TMPDIR/video_quick.json)")
@@ -781,36 +787,42 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse is None:
             results["runs"] = {c["name"]: aggregate(rounds[c["name"]]) for c in configs}
 
-        gatys_outputs: dict[str, Path] = {}
-        gatys_source = None
-        if args.gatys_frames > 0:
-            gn = min(args.gatys_frames, n)
-            gatys_source = source if gn == n and source != args.clip else _extract_frames(
-                args.clip, gn, workdir / "input_gatys")
-            next_iters = VideoRequest(source=Path("."), output=Path(".")).gatys_next_iterations
-            g = {"frames": gn, "size": args.gatys_size, "iterations": args.gatys_iters, "next_iterations": next_iters,
-                 "runs": {}}
-            results["gatys"] = g
-            for nm, coherent in (("gatys-per-frame", False), ("gatys-coherent", True)):
+        # ---- the slow methods, per-frame vs coherent on the first frames ----
+        slow_outputs: dict[str, dict[str, Path]] = {}
+        slow_sources: dict[str, Path] = {}
+        next_iters = VideoRequest(source=Path("."), output=Path(".")).gatys_next_iterations
+        for method, count, size in (("gatys", args.gatys_frames, args.gatys_size),
+                                    ("analogy", args.analogy_frames, args.analogy_size)):
+            if count <= 0:
+                continue
+            gn = min(count, n)
+            slow_sources[method] = source if gn == n and source != args.clip else _extract_frames(
+                args.clip, gn, workdir / f"input_{method}")
+            g = {"frames": gn, "size": size, "runs": {}}
+            if method == "gatys":
+                g.update(iterations=args.gatys_iters, next_iterations=next_iters)
+            results[method] = g
+            slow_outputs[method] = {}
+            for nm, coherent in ((f"{method}-per-frame", False), (f"{method}-coherent", True)):
                 folder = workdir / "out" / nm
-                cfg = {"name": nm, "method": "gatys", "coherent": coherent, "blend": "image",
-                       "source": str(gatys_source),
-                       "output": str(folder / FRAME_PATTERN), "size": args.gatys_size, "style_image": str(style_image),
+                cfg = {"name": nm, "method": method, "coherent": coherent, "blend": "image",
+                       "source": str(slow_sources[method]),
+                       "output": str(folder / FRAME_PATTERN), "size": size, "style_image": str(style_image),
                        "gatys_iterations": args.gatys_iters, "gatys_next_iterations": next_iters, "frames": gn}
-                _log(f"{nm}: {gn} frames at {args.gatys_size} px …")
+                _log(f"{nm}: {gn} frames at {size} px …")
                 g["runs"][nm] = aggregate([_spawn(cfg, args.threads)])
-                gatys_outputs[nm] = folder
+                slow_outputs[method][nm] = folder
                 save()
 
         # ---- untimed metrics ----
         _log("metrics (untimed): warping error and style/content loss")
         results["metrics"] = measure_quality(outputs, source, n, style, style_image, args.loss_every)
         results["summary"] = summarise(results["runs"], results["metrics"], "per-frame")
-        if gatys_outputs:
-            g = results["gatys"]
-            g["metrics"] = measure_quality(gatys_outputs, gatys_source, g["frames"], style, style_image,
-                                           min(args.loss_every, g["frames"]), baseline="gatys-per-frame")
-            g["summary"] = summarise(g["runs"], g["metrics"], "gatys-per-frame")
+        for method, outs in slow_outputs.items():
+            g = results[method]
+            g["metrics"] = measure_quality(outs, slow_sources[method], g["frames"], style, style_image,
+                                           min(args.loss_every, g["frames"]), baseline=f"{method}-per-frame")
+            g["summary"] = summarise(g["runs"], g["metrics"], f"{method}-per-frame")
         if args.pictures:
             results["samples"] = save_pictures(outputs, source, n, prefix)
             results["plots"] = save_plots(results["metrics"], outputs, n, prefix, args.plots_dir)
@@ -826,10 +838,11 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"docs: {_rel(DOCS)}")
     print()
     print("\n".join(_table(results["runs"], results["metrics"], results["summary"], "per-frame")))
-    if results.get("gatys"):
-        g = results["gatys"]
-        print()
-        print("\n".join(_table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")))
+    for method in ("gatys", "analogy"):
+        g = results.get(method)
+        if g and g.get("metrics"):
+            print()
+            print("\n".join(_table(g["runs"], g["metrics"], g["summary"], f"{method}-per-frame")))
     print()
     _log(f"done in {results['seconds']} s → {out} and {section_path}")
     return 0

@@ -267,20 +267,25 @@ def render_section(r: dict, hd: dict | None = None) -> str:
     if r.get("plots"):
         pngs = [v for v in r["plots"].values() if isinstance(v, str) and v.endswith(".png")]
         lines += ["Plots: " + ", ".join(f"`{v}`" for v in pngs) + " (shown and discussed in `docs/video.md`).", ""]
-    g = r.get("gatys")
-    if g:
-        lines += [
-            "### Gatys",
-            "",
-            f"First {g['frames']} frames at {g['size']} px long side, style image `{r['style_image']}`, L-BFGS, one "
-            f"scale: per-frame {g['iterations']} iterations every frame; coherent {g['iterations']} on the first "
-            f"frame, then {g['next_iterations']} (`VideoRequest.gatys_next_iterations`) warm-started from the "
-            "warped previous result with the temporal term (Ruder et al. 2016). Same measures as above.",
-            "",
-        ]
-        lines += _table(g["runs"], g["metrics"], g["summary"], "gatys-per-frame")
+    for method, title in (("gatys", "Gatys"), ("analogy", "Deep Image Analogy")):
+        g = r.get(method)
+        if not g or not g.get("metrics"):
+            continue
+        if method == "gatys":
+            how = (f"L-BFGS, one scale: per-frame {g['iterations']} iterations every frame; coherent "
+                   f"{g['iterations']} on the first frame, then {g['next_iterations']} "
+                   "(`VideoRequest.gatys_next_iterations`) warm-started from the warped previous result with the "
+                   "temporal term (Ruder et al. 2016).")
+        else:
+            how = ("default `AnalogyConfig`, each frame is A and the style image is B′; coherent: the result is "
+                   "blended with the previous one carried along the flow, as for StyleBank (image blend with "
+                   "detail restoration).")
+        lines += ["", f"### {title}", "",
+                  f"First {g['frames']} frames at {g['size']} px long side, style image `{r['style_image']}`, "
+                  f"{how} Same measures as above.", ""]
+        lines += _table(g["runs"], g["metrics"], g["summary"], f"{method}-per-frame")
         lines.append("")
-        lines += _quality_table(g["metrics"], g["summary"], "gatys-per-frame")
+        lines += _quality_table(g["metrics"], g["summary"], f"{method}-per-frame")
         lines.append("")
     s = r.get("samples") or {}
     if s:
