@@ -182,6 +182,29 @@ def _quantise_hwc(img: np.ndarray, bits: int | None) -> np.ndarray:
 
 _hwc = flowlib.to_hwc
 
+#: Fast surfaces are carried for fewer frames. ``keep`` applies in full up to a motion of
+#: :data:`SPEED_FULL` of the frame's long side per frame and falls linearly to ``keep ·``
+#: :data:`SPEED_FLOOR` at :data:`SPEED_ZERO` (4 and 24 px a frame at 640 × 360). The fresh strokes
+#: of a feed-forward network are not attached to the surface, so each frame's 10 % travels along
+#: the motion and the sum streaks along it: on the Blender clip (a torus turning at up to 25 px a
+#: frame, exact render vectors) the plain ``keep`` 0.9 left a fine hatch along the rotation
+#: (``docs/video.md``). Motion hides flicker, so the steadiness given up there is little:
+#: ``cutBunny.mp4``'s warping error 0.297× per-frame either way (2–16 px and a floor of 0.3: 0.304×).
+SPEED_FULL, SPEED_ZERO, SPEED_FLOOR = 4.0 / 640.0, 24.0 / 640.0, 0.5
+
+
+def _speed_factor(flow: np.ndarray) -> np.ndarray:
+    """``(H, W)`` float32 in [:data:`SPEED_FLOOR`, 1]: how much of ``keep`` a pixel moving by ``flow`` gets."""
+    long_side = max(flow.shape[:2])
+    speed = cv2.magnitude(np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]))
+    lo, hi = SPEED_FULL * long_side, SPEED_ZERO * long_side
+    factor = speed
+    factor -= np.float32(lo)
+    factor *= np.float32(-(1.0 - SPEED_FLOOR) / (hi - lo))
+    factor += 1.0
+    cv2.threshold(factor, 1.0, 1.0, cv2.THRESH_TRUNC, dst=factor)
+    return cv2.max(factor, SPEED_FLOOR)
+
 
 class OnlineStylizer:
     """Frame-by-frame coherent stylisation with its temporal state: the engine of :func:`~core.jobs.video.run_video`.
@@ -321,6 +344,8 @@ class OnlineStylizer:
         """``fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, detail restored, quantised: ``(H, W, 3)``."""
         warped = flowlib.clip_unit(flowlib.warp_cubic(self._prev_image_hwc(), fl))
         weight = np.ascontiguousarray(conf, dtype=np.float32) * np.float32(self.request.keep)
+        if SPEED_FLOOR < 1.0:
+            weight = cv2.multiply(weight, _speed_factor(fl))
         blended = cv2.add(fresh, cv2.multiply(cv2.subtract(warped, fresh), cv2.merge((weight, weight, weight))))
         out = restore_detail_hwc(blended, fresh) if self.request.restore_detail else blended
         return _quantise_hwc(out, self.bits)
