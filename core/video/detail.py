@@ -96,9 +96,12 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 def _layers(img: np.ndarray, sigmas: tuple[float, ...]) -> list[np.ndarray]:
     """Band-pass layers of ``img``, finest first (with the low-pass residual they sum to ``img``)."""
     layers, rest = [], img
-    for sigma in sigmas:
+    for k, sigma in enumerate(sigmas):
         low = _blur(img, sigma)
-        layers.append(cv2.subtract(rest, low))
+        last = k == len(sigmas) - 1
+        # the last low-pass is not needed afterwards: its buffer takes the layer (no new allocation,
+        # which at 1080p costs as much as the arithmetic)
+        layers.append(cv2.subtract(rest, low, dst=low) if last else cv2.subtract(rest, low))
         rest = low
     return layers
 
@@ -125,31 +128,20 @@ def _energy_size(height: int, width: int) -> tuple[int, int]:
     return max(1, round(width * ENERGY_SCALE)), max(1, round(height * ENERGY_SCALE))
 
 
-def _local_detail(blend: np.ndarray, luma: np.ndarray, fresh_luma: np.ndarray,
-                  sigmas: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Step 1: the detail to add, ``Σ layer · (gain − 1)``, in colour and as luminance.
+def _local_gain(layer_luma: np.ndarray, fresh_layer: np.ndarray) -> np.ndarray:
+    """Step 1: ``gain − 1`` at full size for one layer, from the luminance energies (one channel).
 
-    The layers are the blend's colour layers; the gains come from luminance energies (the luminance
-    of a colour layer is the layer of the luminance: the blur is linear), one gain map per layer
-    for all three channels.
-
-    Returns:
-        ``(delta (H, W, 3), its luminance (H, W))``.
+    The luminance of a colour layer is the layer of the luminance (the blur is linear), so one gain
+    map serves all three channels.
     """
-    height, width = luma.shape[:2]
+    height, width = layer_luma.shape[:2]
     size = _energy_size(height, width)
-    delta = np.zeros_like(blend)
-    delta_luma = np.zeros_like(luma)
-    for layer, fresh_layer in zip(_layers(blend, sigmas), _layers(fresh_luma, sigmas)):
-        layer_luma = cv2.transform(layer, _LUMA)
-        gain = cv2.pow(cv2.divide(_energy(fresh_layer, size), _energy(layer_luma, size)), GAIN_POWER)
-        gain = cv2.min(cv2.max(gain, MIN_GAIN), MAX_GAIN)
-        gain -= 1.0
-        if gain.shape != (height, width):
-            gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
-        delta = cv2.add(delta, cv2.multiply(layer, cv2.merge((gain, gain, gain))))
-        delta_luma = cv2.add(delta_luma, cv2.multiply(layer_luma, gain))
-    return delta, delta_luma
+    gain = cv2.pow(cv2.divide(_energy(fresh_layer, size), _energy(layer_luma, size)), GAIN_POWER)
+    gain = cv2.min(cv2.max(gain, MIN_GAIN), MAX_GAIN)
+    gain -= 1.0
+    if gain.shape != (height, width):
+        gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
+    return gain
 
 
 def _level(luma: np.ndarray, delta: np.ndarray, fresh_luma: np.ndarray) -> float:
@@ -198,10 +190,25 @@ def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *, sigmas: tuple[fl
         A new float32 ``(H, W, 3)`` array in [0, 1]; the inputs are left as they are.
     """
     fresh_luma = cv2.transform(fresh, _LUMA)
+    fresh_layers = _layers(fresh_luma, sigmas)
     out = blend
     for _ in range(passes):
         luma = cv2.transform(out, _LUMA)
-        delta, delta_luma = _local_detail(out, luma, fresh_luma, sigmas)
-        delta *= np.float32(_level(luma, delta_luma, fresh_luma))
-        out = cv2.add(out, delta)
+        layers = _layers(out, sigmas)
+        gains = []
+        delta_luma = None
+        for layer, fresh_layer in zip(layers, fresh_layers):
+            layer_luma = cv2.transform(layer, _LUMA)
+            gain = _local_gain(layer_luma, fresh_layer)
+            part = cv2.multiply(layer_luma, gain)
+            delta_luma = part if delta_luma is None else cv2.add(delta_luma, part)
+            gains.append(gain)
+        # step 2 on the luminance alone; the level then scales the one-channel gains, so the colour
+        # detail is formed once, already at its level
+        level = np.float32(_level(luma, delta_luma, fresh_luma))
+        for layer, gain in zip(layers, gains):
+            gain *= level
+            cv2.multiply(layer, cv2.merge((gain, gain, gain)), dst=layer)
+            # in place where the buffer is ours (never into ``blend``, the caller's)
+            out = cv2.add(out, layer, dst=layer if out is blend else out)
     return clip_unit(out if out is not blend else blend.copy())

@@ -346,6 +346,8 @@ class OnlineStylizer:
         weight = np.ascontiguousarray(conf, dtype=np.float32) * np.float32(self.request.keep)
         if SPEED_FLOOR < 1.0:
             weight = cv2.multiply(weight, _speed_factor(fl))
-        blended = cv2.add(fresh, cv2.multiply(cv2.subtract(warped, fresh), cv2.merge((weight, weight, weight))))
+        # (w · warped + (1 − w) · fresh) / (1 + 1e-5): one pass; the 1e-5 of OpenCV's normalisation is far
+        # below the 8-bit step the result is quantised to
+        blended = cv2.blendLinear(warped, fresh, weight, 1.0 - weight)
         out = restore_detail_hwc(blended, fresh) if self.request.restore_detail else blended
         return _quantise_hwc(out, self.bits)
