@@ -292,7 +292,7 @@ class _StylizeNode:
     keep: bpy.props.FloatProperty(
         name="Keep", description="How much of the carried previous frame is kept where the motion is trusted "
                     "(less on fast-moving surfaces, where carried strokes would streak)",
-        default=0.9, min=0.0, max=1.0, subtype="FACTOR")
+        default=FrameSettings.keep, min=0.0, max=1.0, subtype="FACTOR")
     size: bpy.props.IntProperty(
         name="Size", description=SIZE_DESCRIPTION, default=0, min=0, soft_max=4096, subtype="PIXEL")
     replace_output: bpy.props.BoolProperty(

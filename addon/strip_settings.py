@@ -142,7 +142,7 @@ class NST_PG_strip(_StyleChoice, bpy.types.PropertyGroup):
     keep: bpy.props.FloatProperty(
         name="Keep", description="How much of the carried previous frame is kept where the motion is trusted "
                     "(less on fast-moving surfaces, where carried strokes would streak)",
-        default=0.9, min=0.0, max=1.0, subtype="FACTOR")
+        default=FrameSettings.keep, min=0.0, max=1.0, subtype="FACTOR")
     output: bpy.props.StringProperty(
         name="Stylised Strip", description="The strip Stylize Strip made from this one")
 

@@ -17,6 +17,20 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def write_png_atomic(path: Path, bgr) -> None:
+    """Encode a BGR ``uint8`` picture as PNG and write it atomically (exits with a message if OpenCV cannot)."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", bgr)
+    if not ok:
+        raise SystemExit(f"could not encode {path}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write ``data`` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(data, indent=1) + "\n")

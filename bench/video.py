@@ -111,6 +111,7 @@ from benchlib import (  # noqa: E402
     pick_style,
     spawn_one,
     write_json_atomic,
+    write_png_atomic,
     write_text_atomic,
 )
 
@@ -443,15 +444,7 @@ def save_pictures(outputs: dict[str, Path], source: Path, frames: int, prefix: P
 
 
 def _write_png(path: Path, bgr) -> str:
-    import cv2
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".png", bgr)
-    if not ok:
-        raise SystemExit(f"could not encode {path}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
+    write_png_atomic(path, bgr)
     return _rel(path)
 
 

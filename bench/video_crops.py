@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from benchlib import write_png_atomic  # noqa: E402
+from video_quality import label  # noqa: E402
+
 CLIP = ROOT.parent / "shared" / "data" / "video" / "cutBunny.mp4"
 
 
@@ -56,15 +59,6 @@ def _run(name: str, source: Path, work: Path, style: str, **kw) -> Path:
     out = work / name
     run_video(VideoRequest(source=source, output=out / "frame_####.png", style_names=(style,), device="cpu", **kw))
     return out
-
-
-def _label(img, text: str):
-    import cv2
-    import numpy as np
-
-    bar = np.full((24, img.shape[1], 3), 255, np.uint8)
-    cv2.putText(bar, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.vstack([bar, img])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,16 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 h, w = img.shape[:2]
                 x, y, cw, ch = (int(v) for v in a.crop.split(",")) if a.crop else (w // 3, h // 3, w // 3, h // 3)
                 crop = cv2.resize(img[y:y + ch, x:x + cw], None, fx=a.zoom, fy=a.zoom, interpolation=cv2.INTER_NEAREST)
-                tiles += [_label(crop, f"{name}, frame {k}"), np.full((crop.shape[0] + 24, 6, 3), 255, np.uint8)]
+                tiles += [label(crop, f"{name}, frame {k}"), np.full((crop.shape[0] + 22, 6, 3), 255, np.uint8)]
             rows.append(np.hstack(tiles[:-1]))
         sheet = np.vstack([np.vstack([r, np.full((6, r.shape[1], 3), 255, np.uint8)]) for r in rows])
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        ok, buf = cv2.imencode(".png", sheet)
-        if not ok:
-            raise SystemExit(f"could not encode {a.out}")
-        tmp_out = a.out.with_name(a.out.name + ".tmp")
-        tmp_out.write_bytes(buf.tobytes())
-        tmp_out.replace(a.out)
+        write_png_atomic(a.out, sheet)
     print(f"wrote {a.out}")
     return 0
 

@@ -296,7 +296,8 @@ def line_plot(series: dict[str, list[float]], *, title: str, xlabel: str, ylabel
     return img
 
 
-def _label(img: np.ndarray, text: str, height: int = 22) -> np.ndarray:
+def label(img: np.ndarray, text: str, height: int = 22) -> np.ndarray:
+    """``img`` with a white bar above it holding ``text``."""
     bar = np.full((height, img.shape[1], 3), 255, np.uint8)
     cv2.putText(bar, text, (4, height - 7), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     return np.vstack([bar, img])
@@ -320,8 +321,8 @@ def crispness_sheet(frames: dict[str, np.ndarray], crop: tuple[int, int, int], *
         c = bgr[y:y + side, x:x + side].copy()
         framed = bgr.copy()
         cv2.rectangle(framed, (x, y), (x + side - 1, y + side - 1), (0, 0, 255), 1)
-        whole.append(_label(framed, name))
-        crops.append(_label(c, f"{name}: 100 % crop"))
+        whole.append(label(framed, name))
+        crops.append(label(c, f"{name}: 100 % crop"))
 
     def row(tiles: list[np.ndarray]) -> np.ndarray:
         h = max(t.shape[0] for t in tiles)
@@ -337,5 +338,5 @@ def crispness_sheet(frames: dict[str, np.ndarray], crop: tuple[int, int, int], *
     r1 = np.hstack([r1, np.full((r1.shape[0], width - r1.shape[1], 3), 255, np.uint8)])
     parts = [r1, np.full((gap, width, 3), 255, np.uint8), r2]
     if title:
-        parts.insert(0, _label(np.zeros((0, width, 3), np.uint8), title, 26))
+        parts.insert(0, label(np.zeros((0, width, 3), np.uint8), title, 26))
     return np.vstack(parts)

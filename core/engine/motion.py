@@ -22,11 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from ..foundation.errors import InputError
-from ..video.flow import resize_motion, vector_confidence
+from ..video.flow import all_finite, resize_motion, vector_confidence
 
 __all__ = ["FramePasses", "pass_motion", "usable_vectors"]
 
@@ -48,17 +47,9 @@ class FramePasses:
 
 def usable_vectors(vectors: np.ndarray | None, *, exact: bool = False) -> bool:
     """Whether a Vector pass can stand for the motion (see the module docstring)."""
-    if vectors is None or not _finite(vectors):
+    if vectors is None or not all_finite(vectors):
         return False
-    return exact or bool(cv2.countNonZero(np.ascontiguousarray(vectors[..., :2]).reshape(vectors.shape[0], -1)))
-
-
-def _finite(values: np.ndarray) -> bool:
-    """No NaN or ±Inf (one OpenCV pass; a quarter of ``np.isfinite(...).all()``'s time)."""
-    a = np.asarray(values)
-    if a.dtype != np.float32:
-        return bool(np.isfinite(a).all())
-    return bool(cv2.checkRange(np.ascontiguousarray(a), True)[0])
+    return exact or bool(np.any(vectors[..., :2]))
 
 
 def pass_motion(current: FramePasses | None, previous: FramePasses | None, frame_size: tuple[int, int],
@@ -89,7 +80,7 @@ def pass_motion(current: FramePasses | None, previous: FramePasses | None, frame
     prev_vec = prev_depth = None
     if previous is not None:
         if previous.vectors is not None and previous.vectors.shape == vec.shape \
-                and _finite(previous.vectors):
+                and all_finite(previous.vectors):
             prev_vec = previous.vectors
         prev_depth = previous.depth
     depth = current.depth

@@ -56,7 +56,7 @@ class FrameSettings:
     strength: float = 1.0
     preserve_color: str = "none"
     coherent: bool = True
-    keep: float = 0.9
+    keep: float = VideoRequest.keep  # one default for the CLI, the node and Stylize Strip
     size: int | None = None
     model_dir: Path | None = None
     device: str = "auto"

@@ -77,7 +77,6 @@ MAX_GAIN = 2.0
 MIN_GAIN = 1.0
 #: The largest whole-frame level of the restored detail.
 MAX_LEVEL = 3.0
-PASSES = 1
 
 #: Rec. 601 luma weights (the sharpness measure's grey, ``cv2.COLOR_RGB2GRAY``).
 _LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
@@ -164,51 +163,44 @@ def _level(luma: np.ndarray, delta: np.ndarray, fresh_luma: np.ndarray) -> float
     return min(max(k, 0.0), MAX_LEVEL)
 
 
-def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *, sigmas: tuple[float, ...] = DETAIL_SIGMAS,
-                   passes: int = PASSES) -> torch.Tensor:
+def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *,
+                   sigmas: tuple[float, ...] = DETAIL_SIGMAS) -> torch.Tensor:
     """Give a temporal blend back the fine detail of the fresh stylisation (see the module docstring).
 
     Args:
         blend: ``(1, 3, H, W)`` the blended frame (propagated and fresh), in [0, 1].
         fresh: ``(1, 3, H, W)`` the fresh stylisation of the same frame.
         sigmas: Band edges in pixels, finest first.
-        passes: Restoration passes (each from the previous result; one is enough).
 
     Returns:
         ``(1, 3, H, W)`` float32 on the CPU, clipped to [0, 1]. Where the blend is the fresh frame
         (confidence 0) it is returned unchanged up to rounding.
     """
-    out = restore_detail_hwc(to_hwc(blend), to_hwc(fresh), sigmas=sigmas, passes=passes)
+    out = restore_detail_hwc(to_hwc(blend), to_hwc(fresh), sigmas=sigmas)
     return torch.from_numpy(out).permute(2, 0, 1)[None]
 
 
-def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *, sigmas: tuple[float, ...] = DETAIL_SIGMAS,
-                       passes: int = PASSES) -> np.ndarray:
+def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *,
+                       sigmas: tuple[float, ...] = DETAIL_SIGMAS) -> np.ndarray:
     """:func:`restore_detail` on float32 ``(H, W, 3)`` arrays (the video engine's own layout).
 
     Returns:
         A new float32 ``(H, W, 3)`` array in [0, 1]; the inputs are left as they are.
     """
     fresh_luma = cv2.transform(fresh, _LUMA)
-    fresh_layers = _layers(fresh_luma, sigmas)
-    out = blend
-    for _ in range(passes):
-        luma = cv2.transform(out, _LUMA)
-        layers = _layers(out, sigmas)
-        gains = []
-        delta_luma = None
-        for layer, fresh_layer in zip(layers, fresh_layers):
-            layer_luma = cv2.transform(layer, _LUMA)
-            gain = _local_gain(layer_luma, fresh_layer)
-            part = cv2.multiply(layer_luma, gain)
-            delta_luma = part if delta_luma is None else cv2.add(delta_luma, part)
-            gains.append(gain)
-        # step 2 on the luminance alone; the level then scales the one-channel gains, so the colour
-        # detail is formed once, already at its level
-        level = np.float32(_level(luma, delta_luma, fresh_luma))
-        for layer, gain in zip(layers, gains):
-            gain *= level
-            cv2.multiply(layer, cv2.merge((gain, gain, gain)), dst=layer)
-            # in place where the buffer is ours (never into ``blend``, the caller's)
-            out = cv2.add(out, layer, dst=layer if out is blend else out)
-    return clip_unit(out if out is not blend else blend.copy())
+    luma = cv2.transform(blend, _LUMA)
+    layers = _layers(blend, sigmas)
+    layer_lumas = [cv2.transform(layer, _LUMA) for layer in layers]
+    gains = [_local_gain(layer_luma, fresh_layer)
+             for layer_luma, fresh_layer in zip(layer_lumas, _layers(fresh_luma, sigmas))]
+    # step 2 on the luminance alone (the luminance of a colour layer times its one-channel gain);
+    # the level then scales the gains, so the colour detail is formed once, already at its level
+    delta_luma = sum(cv2.multiply(layer_luma, gain) for layer_luma, gain in zip(layer_lumas, gains))
+    level = np.float32(_level(luma, delta_luma, fresh_luma))
+    out = None
+    for layer, gain in zip(layers, gains):
+        gain *= level
+        cv2.multiply(layer, cv2.merge((gain, gain, gain)), dst=layer)
+        # into the layers' own buffers, never into ``blend`` (the caller's)
+        out = cv2.add(blend if out is None else out, layer, dst=layer if out is None else out)
+    return clip_unit(out)

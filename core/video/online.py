@@ -180,9 +180,8 @@ def _quantise_hwc(img: np.ndarray, bits: int | None) -> np.ndarray:
     return img
 
 
-_hwc = flowlib.to_hwc
-
-#: Fast surfaces are carried for fewer frames. ``keep`` applies in full up to a motion of
+#: Fast surfaces are carried for fewer frames (StyleBank and Analogy, image or feature blend: the
+#: confidence of the motion is lowered). ``keep`` applies in full up to a motion of
 #: :data:`SPEED_FULL` of the frame's long side per frame and falls linearly to ``keep ·``
 #: :data:`SPEED_FLOOR` at :data:`SPEED_ZERO` (4 and 24 px a frame at 640 × 360). The fresh strokes
 #: of a feed-forward network are not attached to the surface, so each frame's 10 % travels along
@@ -196,12 +195,11 @@ SPEED_FULL, SPEED_ZERO, SPEED_FLOOR = 4.0 / 640.0, 24.0 / 640.0, 0.5
 def _speed_factor(flow: np.ndarray) -> np.ndarray:
     """``(H, W)`` float32 in [:data:`SPEED_FLOOR`, 1]: how much of ``keep`` a pixel moving by ``flow`` gets."""
     long_side = max(flow.shape[:2])
-    speed = cv2.magnitude(np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]))
     lo, hi = SPEED_FULL * long_side, SPEED_ZERO * long_side
-    factor = speed
-    factor -= np.float32(lo)
-    factor *= np.float32(-(1.0 - SPEED_FLOOR) / (hi - lo))
-    factor += 1.0
+    speed = cv2.magnitude(np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1]))
+    # 1 − (speed − lo) · (1 − floor) / (hi − lo), then kept within [floor, 1]
+    slope = (1.0 - SPEED_FLOOR) / (hi - lo)
+    factor = cv2.addWeighted(speed, -slope, speed, 0.0, 1.0 + slope * lo)
     cv2.threshold(factor, 1.0, 1.0, cv2.THRESH_TRUNC, dst=factor)
     return cv2.max(factor, SPEED_FLOOR)
 
@@ -284,7 +282,7 @@ class OnlineStylizer:
     def _prev_image_hwc(self) -> np.ndarray:
         cached = self._image_hwc
         if cached is None or cached[0] is not self.prev["image"]:
-            cached = (self.prev["image"], _hwc(self.prev["image"]))
+            cached = (self.prev["image"], flowlib.to_hwc(self.prev["image"]))
         return cached[1]
 
     def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
@@ -326,9 +324,13 @@ class OnlineStylizer:
                 fl, conf = flow, confidence * photometric_confidence(self.prev_frame, frame, flow)
             else:
                 fl, conf = dis_motion(self.dis, analysis, self._prev_analysis())
+            if r.method != "gatys" and SPEED_FLOOR < 1.0:
+                # feed-forward strokes are not attached to the surface: trust them less the faster it moves
+                # (Gatys re-optimises from the carried strokes, so they stay on the surface)
+                conf = cv2.multiply(np.ascontiguousarray(conf, dtype=np.float32), _speed_factor(fl))
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
-            result = self._blend_image(_hwc(out), fl, conf)
+            result = self._blend_image(flowlib.to_hwc(out), fl, conf)
             out = torch.from_numpy(result).permute(2, 0, 1)[None].contiguous()
         else:
             result = None
@@ -344,8 +346,6 @@ class OnlineStylizer:
         """``fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, detail restored, quantised: ``(H, W, 3)``."""
         warped = flowlib.clip_unit(flowlib.warp_cubic(self._prev_image_hwc(), fl))
         weight = np.ascontiguousarray(conf, dtype=np.float32) * np.float32(self.request.keep)
-        if SPEED_FLOOR < 1.0:
-            weight = cv2.multiply(weight, _speed_factor(fl))
         # (w · warped + (1 − w) · fresh) / (1 + 1e-5): one pass; the 1e-5 of OpenCV's normalisation is far
         # below the 8-bit step the result is quantised to
         blended = cv2.blendLinear(warped, fresh, weight, 1.0 - weight)

@@ -40,7 +40,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..foundation.errors import InputError
@@ -84,8 +83,10 @@ def vectors_to_flow(vector: np.ndarray, *, y_up: bool = True) -> tuple[np.ndarra
         )
     if v.dtype.kind not in "fiu":
         raise InputError(f"the Vector pass must hold numbers, got {v.dtype}")
-    v = np.ascontiguousarray(v, dtype=np.float32)
-    if not cv2.checkRange(v, True)[0]:  # NaN or ±Inf anywhere (one pass)
+    from .flow import all_finite  # (flow imports this module)
+
+    v = v.astype(np.float32, copy=False)
+    if not all_finite(v):
         raise InputError("the Vector pass holds NaN or Inf values")
     sign = np.float32(-1.0 if y_up else 1.0)
     to_prev = np.empty(v.shape[:2] + (2,), np.float32)
