@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 
 from ..foundation.errors import Cancelled, NSTError
-from ..foundation.termination import sigterm_raises
+from ..foundation.termination import Terminated, sigterm_raises
 from . import analogy, stylebank, stylize, video
 from .common import Parser, option_hint
 
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_raises():
             return args.func(args)
-    except Cancelled as exc:
+    except (Cancelled, Terminated) as exc:
         print(f"cancelled: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ def _train_config(args: argparse.Namespace, **overrides):
     values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
-                                            "checkpoint_every", "precision", "bank_warmup",
+                                            "checkpoint_every", "precision", "bank_warmup", "ed_style_scale",
                                             "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
     config = TrainConfig(**values)
@@ -101,6 +101,9 @@ def add_parser(sub) -> None:
     t.add_argument("--ae-warmup", type=int, default=None, help="auto-encoder steps first (default 500)")
     t.add_argument("--bank-warmup", type=int, default=None,
                    help="then this many T+1 steps in which style steps train the banks only (default 0)")
+    t.add_argument("--ed-style-scale", type=float, default=None,
+                   help="after that, the factor (0-1) on the style steps' encoder/decoder gradient; below 1 "
+                        "protects the identity branch (default 1, the paper's joint training)")
     t.add_argument("--width", type=int, default=None, help="network width (default 24)")
     t.add_argument("--arch", type=int, default=None, choices=(2, 3), help="network architecture (default 3)")
     training_options(t, "steps after the warm-up (default 4000)")

@@ -10,6 +10,14 @@ runs between Python bytecodes, so a write inside a C call (an encoder) finishes 
 further SIGTERMs while the job unwinds are ignored. An exit hook also removes any temporary
 still registered as live (:func:`~core.foundation.atomic_write.remove_live_temporaries`).
 
+:class:`Terminated` derives from :class:`BaseException`, as :class:`KeyboardInterrupt` does, not
+from :class:`~core.foundation.errors.Cancelled`: the signal lands between any two bytecodes, also
+inside a ``try … except Exception`` that reports a decoder's failure as a damaged input. Derived
+from ``Exception`` it was caught there once and a SIGTERM during a PNG header read ended the job
+as ``error: … has a corrupt or truncated PNG header`` (exit 2) — or, where a handler tolerates a
+damaged file, the job simply went on with SIGTERM ignored. A ``BaseException`` passes every such
+handler; the atomic writer and the output lock clean up in ``finally`` / ``except BaseException``.
+
 Only the main thread can install signal handlers; elsewhere (a Blender worker thread) the
 context manager does nothing.
 
@@ -25,13 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .atomic_write import remove_live_temporaries
-from .errors import Cancelled
 
 __all__ = ["Terminated", "sigterm_raises"]
 
 
-class Terminated(Cancelled):
-    """The process received SIGTERM (exit code 143)."""
+class Terminated(BaseException):
+    """The process received SIGTERM (exit code 143); not an ``Exception`` (see the module docstring)."""
 
     exit_code = 143
 

@@ -70,8 +70,7 @@ _WRITER = r"""
 import sys, time
 sys.path.insert(0, {repo!r})
 from core.foundation.atomic_write import atomic_path
-from core.foundation.termination import sigterm_raises
-from core.foundation.errors import Cancelled
+from core.foundation.termination import sigterm_raises, Terminated
 try:
     with sigterm_raises():
         with atomic_path({dest!r}) as tmp:
@@ -80,10 +79,34 @@ try:
                 fh.flush()
                 print("writing", flush=True)
                 time.sleep(60)
-except Cancelled as exc:
+except Terminated as exc:
     print(f"cancelled: {{exc}}", file=sys.stderr)
     sys.exit(exc.exit_code)
 """
+
+
+def test_sigterm_while_a_header_is_read_is_a_termination_not_a_damaged_input(tmp_path, monkeypatch):
+    """The signal can land inside a decoder's ``except Exception`` (CI saw exit 2, "corrupt PNG header")."""
+    from PIL import PngImagePlugin
+
+    from core.foundation.termination import Terminated, sigterm_raises
+    from core.io.formats import header_size
+    from core.io.images import write_image
+
+    path = tmp_path / "frame_0001.png"
+    write_image(path, np.zeros((3, 8, 12), np.float32), bit_depth=8)
+    assert header_size(path, "png") == (8, 12)
+    opened = PngImagePlugin.PngImageFile.__init__
+
+    def open_while_terminated(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to the main thread at the next bytecode
+        return opened(self, *args, **kwargs)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "__init__", open_while_terminated)
+    with pytest.raises(Terminated):
+        with sigterm_raises():
+            header_size(path, "png")
+            time.sleep(5)  # not reached: the handler runs inside the read
 
 
 def test_sigterm_inside_a_write_removes_the_temporary(tmp_path):

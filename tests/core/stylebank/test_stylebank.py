@@ -229,11 +229,22 @@ def test_bank_warmup_keeps_the_auto_encoder_while_the_banks_start(encoder, conte
     # t = 2: the two steps after the warm-up are both stylising steps
     train(content_dir, styles, tmp_path / "banks", encoder, config=TrainConfig(**{**base, "steps": 2, "bank_warmup": 2}))
     train(content_dir, styles, tmp_path / "all", encoder, config=TrainConfig(**{**base, "steps": 2}))
-    ae, banks, joint = (load_model(tmp_path / name)[0] for name in ("ae", "banks", "all"))
+    # after the bank warm-up: no style gradient for E and D (0), or a tenth of it
+    train(content_dir, styles, tmp_path / "frozen", encoder,
+          config=TrainConfig(**{**base, "steps": 2, "ed_style_scale": 0.0}))
+    train(content_dir, styles, tmp_path / "tenth", encoder,
+          config=TrainConfig(**{**base, "steps": 2, "ed_style_scale": 0.1}))
+    ae, banks, joint, frozen, tenth = (load_model(tmp_path / name)[0]
+                                       for name in ("ae", "banks", "all", "frozen", "tenth"))
     for part in ("encoder", "decoder"):
         for (k, v1), v2, v3 in zip(getattr(ae, part).state_dict().items(), getattr(banks, part).state_dict().values(),
-                                   getattr(joint, part).state_dict().values()):
+                                   getattr(frozen, part).state_dict().values()):
             assert torch.equal(v1, v2), k  # E and D untouched by the banks' first steps
+            assert torch.equal(v1, v3), k
+    moved = {name: sum(float((a.float() - b.float()).abs().sum())
+                       for a, b in zip(ae.decoder.state_dict().values(), net.decoder.state_dict().values()))
+             for name, net in (("tenth", tenth), ("joint", joint))}
+    assert 0 < moved["tenth"] < moved["joint"], moved
     assert any(not torch.equal(a, b) for a, b in zip(ae.decoder.state_dict().values(),
                                                        joint.decoder.state_dict().values()))
     assert any(not torch.equal(a, b) for a, b in zip(ae.banks.state_dict().values(), banks.banks.state_dict().values()))
