@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..foundation.device import resolve_device
+from ..foundation.errors import NSTError
 from ..foundation.progress import ProgressCallback
 from ..imaging.resize import resize, size_for_long_side
 from ..requests.video import VideoRequest
@@ -73,6 +74,8 @@ class FrameEngine:
         self.stylizer = OnlineStylizer(stylizer_request, device=device or resolve_device(request.device),
                                        quantisation_bits=quantisation_bits)
         self._last: tuple[int, tuple[int, int], FramePasses | None] | None = None  # (position, size, passes)
+        # (frame, position, passes, working-size frame, motion found in the passes) of :meth:`prepare`
+        self._prepared: tuple | None = None
 
     @property
     def device(self) -> torch.device:
@@ -95,7 +98,37 @@ class FrameEngine:
     def reset(self) -> None:
         """Forget the previous frame: the next one is stylised fresh."""
         self.stylizer.reset()
-        self._last = None
+        self._last = self._prepared = None
+
+    def _plan(self, frame: torch.Tensor, position: int, passes: FramePasses | None,
+              where: str) -> tuple[torch.Tensor, bool, tuple | None]:
+        """``(working-size frame, whether it follows the last one, (flow, confidence) from its passes)``."""
+        small = self._working(frame)
+        follows = (self._last is not None and self._last[0] == position - 1
+                   and self._last[1] == tuple(frame.shape[-2:]))
+        found = None
+        if self.request.coherent and follows:
+            found = pass_motion(passes, self._last[2], tuple(frame.shape[-2:]), tuple(small.shape[-2:]), where=where)
+        return small, follows, found
+
+    def prepare(self, frame: torch.Tensor, position: int, *, passes: FramePasses | None = None) -> None:
+        """The frame the next :meth:`step` will get: its motion is found in the background meanwhile.
+
+        A hint for callers that have the next frame in hand before they are done with this one's
+        result (the CLI writes the file after reading the next frame): the step must then get the
+        same ``frame`` and ``passes`` objects. Anything wrong with them is reported by that step.
+        """
+        self._prepared = None
+        if not self.request.coherent:
+            return
+        try:
+            small, follows, found = self._plan(frame, position, passes, "")
+        except NSTError:
+            return  # the step says it, with the frame's name
+        if follows:
+            flow, conf = found if found is not None else (None, None)
+            self.stylizer.prepare(small, flow=flow, confidence=conf)
+            self._prepared = (frame, position, passes, small, found)
 
     def restore(self, position: int, frame: torch.Tensor, result: torch.Tensor, *,
                 passes: FramePasses | None = None, features: torch.Tensor | None = None) -> str:
@@ -115,6 +148,7 @@ class FrameEngine:
         small = self._working(frame)
         if tuple(result.shape[-2:]) != tuple(small.shape[-2:]):
             result = resize(result, tuple(small.shape[-2:])).clamp(0, 1)
+        self._prepared = None
         how = self.stylizer.restore(small, result, features)
         self._last = (position, tuple(frame.shape[-2:]), passes)
         return how
@@ -138,14 +172,16 @@ class FrameEngine:
             core.foundation.errors.Cancelled: ``progress`` returned False.
         """
         full = tuple(frame.shape[-2:])
-        small = self._working(frame)
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is frame and prepared[1] == position and prepared[2] is passes:
+            small, follows, found = prepared[3], True, prepared[4]
+        else:
+            small, follows, found = self._plan(frame, position, passes, where)
         size = tuple(small.shape[-2:])
-        follows = self._last is not None and self._last[0] == position - 1 and self._last[1] == full
         if not follows:
             self.stylizer.reset()
         motion = flow = conf = None
         if self.request.coherent and follows:
-            found = pass_motion(passes, self._last[2], full, size, where=where)
             if found is not None:
                 (flow, conf), motion = found, "vectors"
             else:

@@ -306,9 +306,28 @@ def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCa
     previous: dict[str, torch.Tensor] = {}
     if resumed_state is not None and state:
         previous = state
-    for info, image in source.iter_frames(start):
+    def read_next(frames_iter) -> tuple | Exception | None:
+        """The next ``(info, image, sRGB, passes)``; a failure is returned, to be raised when that frame is due."""
+        try:
+            info, image = next(frames_iter)
+            return info, image, image.srgb(), passes(info)
+        except StopIteration:
+            return None
+        except Exception as exc:  # noqa: BLE001 - raised unchanged one frame later, after this one is written
+            return exc
+
+    frames_iter = iter(source.iter_frames(start))
+    upcoming = read_next(frames_iter)
+    while upcoming is not None:
+        if isinstance(upcoming, Exception):
+            raise upcoming
+        info, image, rgb, frame_passes = upcoming
         t0 = time.perf_counter()
-        result = engine.step(image.srgb(), info.index, passes=passes(info), where=f"frame {info.number}")
+        result = engine.step(rgb, info.index, passes=frame_passes, where=f"frame {info.number}")
+        # The next frame is read now, so that its motion is found while this one is written.
+        upcoming = read_next(frames_iter)
+        if isinstance(upcoming, tuple):
+            engine.prepare(upcoming[2], upcoming[0].index, passes=upcoming[3])
         if computed == 0:
             _write_record(sink, fingerprint)
         if request.coherent:

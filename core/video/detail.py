@@ -50,6 +50,8 @@ Everything runs in OpenCV on float32 ``(H, W, 3)`` arrays.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import cv2
 import numpy as np
 import torch
@@ -80,10 +82,12 @@ MAX_LEVEL = 3.0
 
 #: Rec. 601 luma weights (the sharpness measure's grey, ``cv2.COLOR_RGB2GRAY``).
 _LUMA = np.array([[0.299, 0.587, 0.114]], np.float32)
-#: Energies and gains are computed at this fraction of the frame's size and the gain map is scaled
-#: back up: the energies are local averages over σ = :data:`ENERGY_SIGMA` px, smooth enough that
-#: half size changes nothing measurable (``cutBunny.mp4``, 48 frames, 640 × 360).
-ENERGY_SCALE = 0.5
+#: Energies and gains are computed at half the frame's size (2 × 2 averages; an odd row or column
+#: is mirrored first, so the half-size grid is the same for a band of rows as for the whole frame)
+#: and the gain map is scaled back up: the energies are local averages over σ = :data:`ENERGY_SIGMA`
+#: px, smooth enough that half size changes nothing measurable (``cutBunny.mp4``, 48 frames, 640 × 360).
+#: Below this side, full size.
+HALF_SIZE_MIN_SIDE = 16
 _EPS = 1e-6
 
 
@@ -105,26 +109,21 @@ def _layers(img: np.ndarray, sigmas: tuple[float, ...]) -> list[np.ndarray]:
     return layers
 
 
-def _energy(layer: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Local energy of a one-channel layer at ``size`` = ``(w, h)``.
+def _energy(layer: np.ndarray, half: bool) -> np.ndarray:
+    """Local energy of a one-channel layer, at half its size when ``half``.
 
     The squared values, Gaussian-weighted (σ = :data:`ENERGY_SIGMA` px of the layer), plus a small
     epsilon so that ratios of energies are defined.
     """
     sq = cv2.multiply(layer, layer)
-    scale = size[0] / layer.shape[1]
-    if scale < 1.0:
-        sq = cv2.resize(sq, size, interpolation=cv2.INTER_AREA)
-    energy = _blur(sq, ENERGY_SIGMA * scale)
+    if half:
+        height, width = sq.shape
+        if height % 2 or width % 2:
+            sq = cv2.copyMakeBorder(sq, 0, height % 2, 0, width % 2, cv2.BORDER_REFLECT)
+        sq = cv2.resize(sq, (sq.shape[1] // 2, sq.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    energy = _blur(sq, ENERGY_SIGMA * (0.5 if half else 1.0))
     energy += _EPS
     return energy
-
-
-def _energy_size(height: int, width: int) -> tuple[int, int]:
-    """``(w, h)`` of the energy maps (the frame's size where halving would leave too little)."""
-    if min(height, width) < 16:
-        return width, height
-    return max(1, round(width * ENERGY_SCALE)), max(1, round(height * ENERGY_SCALE))
 
 
 def _local_gain(layer_luma: np.ndarray, fresh_layer: np.ndarray) -> np.ndarray:
@@ -134,33 +133,104 @@ def _local_gain(layer_luma: np.ndarray, fresh_layer: np.ndarray) -> np.ndarray:
     map serves all three channels.
     """
     height, width = layer_luma.shape[:2]
-    size = _energy_size(height, width)
-    gain = cv2.pow(cv2.divide(_energy(fresh_layer, size), _energy(layer_luma, size)), GAIN_POWER)
+    half = min(height, width) >= HALF_SIZE_MIN_SIDE
+    gain = cv2.pow(cv2.divide(_energy(fresh_layer, half), _energy(layer_luma, half)), GAIN_POWER)
     gain = cv2.min(cv2.max(gain, MIN_GAIN), MAX_GAIN)
     gain -= 1.0
-    if gain.shape != (height, width):
-        gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
+    if half:
+        gain = cv2.resize(gain, (2 * gain.shape[1], 2 * gain.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if gain.shape != (height, width):
+            gain = np.ascontiguousarray(gain[:height, :width])
     return gain
 
 
-def _level(luma: np.ndarray, delta: np.ndarray, fresh_luma: np.ndarray) -> float:
+def _laplacian_sums(luma: np.ndarray, delta: np.ndarray, fresh_luma: np.ndarray,
+                    rows: slice) -> np.ndarray:
+    """``[Σ Lap(delta)², Σ Lap(luma)·Lap(delta), Σ Lap(luma)², Σ Lap(fresh)²]`` over ``rows``, float64."""
+    laps = [cv2.Laplacian(x, cv2.CV_32F)[rows].ravel() for x in (luma, delta, fresh_luma)]
+    lap_blend, lap_delta, lap_fresh = laps
+    return np.array([lap_delta @ lap_delta, lap_blend @ lap_delta, lap_blend @ lap_blend, lap_fresh @ lap_fresh],
+                    np.float64)
+
+
+def _level(sums: np.ndarray) -> float:
     """Step 2: ``k`` with ``Σ Lap(luma + k·delta)² = Σ Lap(fresh)²``, within [0, :data:`MAX_LEVEL`].
 
-    The energy is a quadratic ``a k² + 2 b k + c`` in ``k``; its larger root is taken. Where no ``k``
-    reaches the fresh energy (the blend is richer than the fresh frame even without the detail),
-    the ``k`` of least energy is taken, clipped to the range.
+    ``sums`` are :func:`_laplacian_sums` over the whole frame. The energy is a quadratic
+    ``a k² + 2 b k + c`` in ``k``; its larger root is taken. Where no ``k`` reaches the fresh
+    energy (the blend is richer than the fresh frame even without the detail), the ``k`` of least
+    energy is taken, clipped to the range.
     """
-    lap_blend = cv2.Laplacian(luma, cv2.CV_32F).ravel()
-    lap_delta = cv2.Laplacian(delta, cv2.CV_32F).ravel()
-    lap_fresh = cv2.Laplacian(fresh_luma, cv2.CV_32F).ravel()
-    a = float(lap_delta @ lap_delta)
+    a, b, blend_energy, fresh_energy = (float(x) for x in sums)
     if a <= 0.0:
         return 1.0
-    b = float(lap_blend @ lap_delta)
-    c = float(lap_blend @ lap_blend) - float(lap_fresh @ lap_fresh)
+    c = blend_energy - fresh_energy
     disc = b * b - a * c
     k = (-b + disc ** 0.5) / a if disc >= 0.0 else -b / a
     return min(max(k, 0.0), MAX_LEVEL)
+
+
+#: The restoration runs in horizontal bands, one task each on a small thread pool (OpenCV releases
+#: the GIL; most of these calls use one core): at least :data:`BAND_ROWS` rows a band, at most
+#: :data:`MAX_BANDS` bands. Each band is computed with :data:`BAND_HALO` rows of context on either
+#: side — more than the reach of its filters (the layer's blur 3 rows, the energies and their
+#: upscaling 9 more, the Laplacian 1) and even, so the half-size energy grid stays aligned — and the
+#: bands join without seams. Their number depends on the frame's height only, so the result does not
+#: depend on the machine. Per frame on two cores: 55 → 30 ms at 1080p, 3.7 → 2.8 ms at 640 × 360.
+BAND_ROWS = 128
+MAX_BANDS = 4
+BAND_HALO = 16
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _bands(height: int) -> list[tuple[int, int]]:
+    """Row ranges ``[r0, r1)`` covering ``height``; every boundary even."""
+    count = max(1, min(MAX_BANDS, height // BAND_ROWS))
+    edges = [2 * round(height * i / (2 * count)) for i in range(count)] + [height]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+def _each(fn, items: list) -> list:
+    """``[fn(x) for x in items]``, on the pool when there are several."""
+    global _pool
+    if len(items) == 1:
+        return [fn(items[0])]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=MAX_BANDS, thread_name_prefix="nst-detail")
+    return list(_pool.map(fn, items))
+
+
+def _band_detail(blend: np.ndarray, fresh: np.ndarray, band: tuple[int, int], sigmas: tuple[float, ...]):
+    """Step 1 for the rows ``band``: ``(layers, gains − 1, Laplacian sums)`` of those rows."""
+    r0, r1 = band
+    s0, s1 = max(0, r0 - BAND_HALO), min(blend.shape[0], r1 + BAND_HALO)
+    own = slice(r0 - s0, r1 - s0)
+    blend, fresh = blend[s0:s1], fresh[s0:s1]
+    fresh_luma = cv2.transform(fresh, _LUMA)
+    luma = cv2.transform(blend, _LUMA)
+    layers = _layers(blend, sigmas)
+    layer_lumas = [cv2.transform(layer, _LUMA) for layer in layers]
+    gains = [_local_gain(layer_luma, fresh_layer)
+             for layer_luma, fresh_layer in zip(layer_lumas, _layers(fresh_luma, sigmas))]
+    # step 2 on the luminance alone (the luminance of a colour layer times its one-channel gain)
+    delta_luma = sum(cv2.multiply(layer_luma, gain) for layer_luma, gain in zip(layer_lumas, gains))
+    sums = _laplacian_sums(luma, delta_luma, fresh_luma, own)
+    return [layer[own] for layer in layers], [gain[own] for gain in gains], sums
+
+
+def _band_finish(blend: np.ndarray, out: np.ndarray, band: tuple[int, int], layers: list[np.ndarray],
+                 gains: list[np.ndarray], level: np.float32) -> None:
+    """``out[band] = clip(blend + Σ level · gain ⊙ layer)``; the colour detail is formed once, at its level."""
+    r0, r1 = band
+    acc = blend[r0:r1]
+    for layer, gain in zip(layers, gains):
+        gain *= level
+        cv2.multiply(layer, cv2.merge((gain, gain, gain)), dst=layer)
+        # into the layers' own buffers and then ``out``, never into ``blend`` (the caller's)
+        acc = cv2.add(acc, layer, dst=layer)
+    clip_unit(acc)
+    out[r0:r1] = acc
 
 
 def restore_detail(blend: torch.Tensor, fresh: torch.Tensor, *,
@@ -187,20 +257,9 @@ def restore_detail_hwc(blend: np.ndarray, fresh: np.ndarray, *,
     Returns:
         A new float32 ``(H, W, 3)`` array in [0, 1]; the inputs are left as they are.
     """
-    fresh_luma = cv2.transform(fresh, _LUMA)
-    luma = cv2.transform(blend, _LUMA)
-    layers = _layers(blend, sigmas)
-    layer_lumas = [cv2.transform(layer, _LUMA) for layer in layers]
-    gains = [_local_gain(layer_luma, fresh_layer)
-             for layer_luma, fresh_layer in zip(layer_lumas, _layers(fresh_luma, sigmas))]
-    # step 2 on the luminance alone (the luminance of a colour layer times its one-channel gain);
-    # the level then scales the gains, so the colour detail is formed once, already at its level
-    delta_luma = sum(cv2.multiply(layer_luma, gain) for layer_luma, gain in zip(layer_lumas, gains))
-    level = np.float32(_level(luma, delta_luma, fresh_luma))
-    out = None
-    for layer, gain in zip(layers, gains):
-        gain *= level
-        cv2.multiply(layer, cv2.merge((gain, gain, gain)), dst=layer)
-        # into the layers' own buffers, never into ``blend`` (the caller's)
-        out = cv2.add(blend if out is None else out, layer, dst=layer if out is None else out)
-    return clip_unit(out)
+    bands = _bands(blend.shape[0])
+    found = _each(lambda band: _band_detail(blend, fresh, band, sigmas), bands)
+    level = np.float32(_level(sum(sums for _, _, sums in found)))
+    out = np.empty_like(blend)
+    _each(lambda k: _band_finish(blend, out, bands[k], found[k][0], found[k][1], level), list(range(len(bands))))
+    return out

@@ -25,6 +25,7 @@ The job around it (reading a source, writing a sink, resuming) is :func:`core.jo
 from __future__ import annotations
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable
 
 import cv2
@@ -236,6 +237,13 @@ class OnlineStylizer:
         # belong to ``prev_frame`` / ``prev["image"]`` (checked by identity: both are public)
         self._frame_analysis: FrameAnalysis | None = None
         self._image_hwc: tuple[torch.Tensor, np.ndarray] | None = None
+        # The motion needs only the inputs, so a worker thread finds it while this thread does
+        # something else: the network (where Gatys and the feature blend, which use the motion
+        # while stylising, do not need it yet) or, after :meth:`prepare`, the writing of the
+        # previous result (OpenCV and torch release the GIL).
+        self._motion_after_stylise = request.coherent and request.method != "gatys" and request.blend == "image"
+        self._pool: ThreadPoolExecutor | None = None
+        self._prepared: tuple[torch.Tensor, np.ndarray | None, Future] | None = None
 
     @property
     def uses_features(self) -> bool:
@@ -244,7 +252,45 @@ class OnlineStylizer:
 
     def reset(self) -> None:
         """Forget the previous frame (a cut: the next frame is stylised fresh)."""
+        self._drop_prepared()
         self.prev, self.prev_frame = None, None
+
+    def prepare(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
+                confidence: np.ndarray | None = None) -> None:
+        """Start finding the next frame's motion in the background; :meth:`step` then takes it.
+
+        Call it with the frame that the next :meth:`step` will get (the same tensor and ``flow``
+        objects), once this one's result is in hand and before the caller's own work on it (writing
+        the file): on two cores the estimate then costs little of the wall time. A hint only:
+        a :meth:`step` with other arguments, :meth:`reset` or :meth:`restore` discards it, and
+        anything wrong with the frame is reported by :meth:`step`, not here.
+        """
+        self._drop_prepared()
+        if (not self.request.coherent or self.prev is None or (flow is not None and confidence is None)
+                or tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:])):
+            return
+        self._prepared = (frame, flow, self._submit_motion(frame, flow, confidence))
+
+    def _submit_motion(self, frame: torch.Tensor, flow: np.ndarray | None, confidence: np.ndarray | None) -> Future:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-motion")
+        prev_analysis = self._prev_analysis() if flow is None else None
+        return self._pool.submit(self._motion, self.prev_frame, prev_analysis, frame, flow, confidence)
+
+    def _take_prepared(self, frame: torch.Tensor, flow: np.ndarray | None) -> Future | None:
+        prepared = self._prepared
+        if prepared is not None and prepared[0] is frame and prepared[1] is flow:
+            self._prepared = None
+            return prepared[2]
+        self._drop_prepared()
+        return None
+
+    def _drop_prepared(self) -> None:
+        if self._prepared is not None:
+            future = self._prepared[2]
+            self._prepared = None
+            if not future.cancel():
+                wait([future])  # the estimator is shared: let the running estimate finish
 
     def restore(self, prev_frame: torch.Tensor, prev_output: torch.Tensor, features: torch.Tensor | None = None) -> str:
         """Re-create the state after frame ``t−1`` from its input and its finished output.
@@ -253,6 +299,7 @@ class OnlineStylizer:
             ``"exact"``, or for feature blending without saved ``features``, ``"re-created from the
             last finished frame"`` (the fresh features of ``prev_frame`` are used).
         """
+        self._drop_prepared()
         self.prev_frame = prev_frame
         self.prev = {"image": quantise(prev_output, self.bits), "features": None}
         how = "exact"
@@ -311,24 +358,31 @@ class OnlineStylizer:
         r = self.request
         fl = conf = None
         coherent = r.coherent and self.prev is not None
-        # the grey and small copies for DIS: this frame's motion, and kept for the next frame's
-        analysis = analyse(frame) if r.coherent and flow is None else None
+        analysis = None  # the grey and small copies for DIS: this frame's motion, and kept for the next frame's
+        pending = None
         if coherent:
             if tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
                 raise InputError(f"frame size {tuple(frame.shape[-2:])} differs from the previous "
                                  f"{tuple(self.prev_frame.shape[-2:])}")
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
-            # whatever the motion's source, it must explain the inputs, or its result is not carried
-            if flow is not None:
-                fl, conf = flow, confidence * photometric_confidence(self.prev_frame, frame, flow)
-            else:
-                fl, conf = dis_motion(self.dis, analysis, self._prev_analysis())
-            if r.method != "gatys" and SPEED_FLOOR < 1.0:
-                # feed-forward strokes are not attached to the surface: trust them less the faster it moves
-                # (Gatys re-optimises from the carried strokes, so they stay on the surface)
-                conf = cv2.multiply(np.ascontiguousarray(conf, dtype=np.float32), _speed_factor(fl))
-        out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
+            pending = self._take_prepared(frame, flow)
+            if pending is None:
+                pending = self._submit_motion(frame, flow, confidence)
+            if not self._motion_after_stylise:
+                fl, conf, analysis = pending.result()
+                pending = None
+        else:
+            self._drop_prepared()
+            if r.coherent and flow is None:
+                analysis = analyse(frame)
+        try:
+            out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
+        finally:
+            if pending is not None:
+                wait([pending])  # also when stylising failed: the estimator is free again
+        if pending is not None:
+            fl, conf, analysis = pending.result()
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             result = self._blend_image(flowlib.to_hwc(out), fl, conf)
             out = torch.from_numpy(result).permute(2, 0, 1)[None].contiguous()
@@ -341,6 +395,23 @@ class OnlineStylizer:
             self._frame_analysis = analysis
             self._image_hwc = None if result is None else (out, result)
         return out, state
+
+    def _motion(self, prev_frame: torch.Tensor, prev_analysis: FrameAnalysis | None, frame: torch.Tensor,
+                flow: np.ndarray | None, confidence: np.ndarray | None,
+                ) -> tuple[np.ndarray, np.ndarray, FrameAnalysis | None]:
+        """``(flow t → t−1, its confidence, this frame's analysis or None)``, from ``flow`` or DIS."""
+        analysis = None
+        # whatever the motion's source, it must explain the inputs, or its result is not carried
+        if flow is not None:
+            fl, conf = flow, confidence * photometric_confidence(prev_frame, frame, flow)
+        else:
+            analysis = analyse(frame)
+            fl, conf = dis_motion(self.dis, analysis, prev_analysis)
+        if self.request.method != "gatys" and SPEED_FLOOR < 1.0:
+            # feed-forward strokes are not attached to the surface: trust them less the faster it moves
+            # (Gatys re-optimises from the carried strokes, so they stay on the surface)
+            conf = cv2.multiply(np.ascontiguousarray(conf, dtype=np.float32), _speed_factor(fl))
+        return fl, conf, analysis
 
     def _blend_image(self, fresh: np.ndarray, fl: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """``fresh + keep · c ⊙ (warp(R_{t−1}) − fresh)``, detail restored, quantised: ``(H, W, 3)``."""

@@ -80,3 +80,26 @@ def test_working_size_scale_back_and_fresh_starts(model: Path) -> None:
     assert engine.step(big[..., :64, :96].contiguous(), 5).motion is None  # so does another size
     cli = FrameEngine(request, scale_back=False).step(big, 1)
     assert tuple(cli.image.shape[-2:]) == (36, 48)
+
+
+@pytest.mark.parametrize("blend", ["image", "feature"])
+def test_a_prepared_next_frame_gives_the_same_pictures(model: Path, blend: str) -> None:
+    """:meth:`FrameEngine.prepare` only moves work earlier: results are identical, a wrong hint is dropped."""
+    scene = photo("astronaut", 128)
+    frames = [scene[..., 8:72, 4 + 3 * k:100 + 3 * k].contiguous() for k in range(5)]
+    vectors = [FramePasses(_pass(64, 96, -3.0)) for _ in frames]
+    request = VideoRequest(source=Path("."), output=Path("."), style_names=("a",), model=model, device="cpu",
+                           blend=blend)
+    for passes in (None, vectors):
+        plain, hinted, misled = FrameEngine(request), FrameEngine(request), FrameEngine(request)
+        for k, frame in enumerate(frames):
+            fp = None if passes is None else passes[k]
+            expected = plain.step(frame, k + 1, passes=fp)
+            got = hinted.step(frame, k + 1, passes=fp)
+            if k + 1 < len(frames):
+                hinted.prepare(frames[k + 1], k + 2, passes=None if passes is None else passes[k + 1])
+                misled.prepare(frames[0], k + 2)  # not the frame that comes next
+            wrong = misled.step(frame, k + 1, passes=fp)
+            assert got.motion == expected.motion == wrong.motion
+            assert torch.equal(got.image, expected.image) and torch.equal(wrong.image, expected.image), k
+        assert expected.motion == ("optical flow" if passes is None else "vectors")

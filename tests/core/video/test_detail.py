@@ -35,6 +35,20 @@ def test_a_frame_blended_with_itself_is_left_alone():
     torch.testing.assert_close(restore_detail(img, img), img, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("height", [300, 513])
+def test_bands_join_without_seams(monkeypatch, height):
+    """The restoration runs in row bands on threads; the result is the whole frame's, to float rounding."""
+    from core.video import detail
+
+    fresh = photo("astronaut", 520)[..., :height, :].contiguous()
+    blend = 0.5 * fresh + 0.5 * _shift(fresh, 0.75)
+    assert len(detail._bands(height)) > 1
+    banded = restore_detail(blend, fresh)
+    monkeypatch.setattr(detail, "MAX_BANDS", 1)
+    whole = restore_detail(blend, fresh)
+    torch.testing.assert_close(banded, whole, atol=2e-5, rtol=0)
+
+
 def test_a_blend_of_misaligned_strokes_gets_its_detail_back_and_keeps_its_colours():
     fresh = photo("astronaut", 128)
     blend = 0.5 * fresh + 0.5 * _shift(fresh, 0.75)  # what averaging nearly aligned strokes does
