@@ -13,7 +13,8 @@ and Stylize Image (:func:`core.jobs.image.stylise_image`) all hand frames to it.
 
 Modules: :mod:`.settings` (:class:`~.settings.FrameSettings`, torch-free: what a front end
 chose), :mod:`.motion` (render passes → flow and confidence, one policy), :mod:`.finish` (colour
-preservation and scaling back), :mod:`.frames` (the engine).
+preservation and scaling back), :mod:`.frames` (the engine), :mod:`.read_ahead` (batch front ends
+read the next frame before writing this one, so the engine can start on its motion).
 
 May import: :mod:`core.video` and everything below it; used by :mod:`core.jobs`.
 """

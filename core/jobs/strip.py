@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..engine.read_ahead import with_next
 from ..engine.settings import FrameSettings
 from ..foundation.errors import Cancelled, InputError, SettingsError
 from . import strip_record as rec
@@ -296,24 +297,31 @@ def _stylise_locked(plan: StripPlan, source, engine, start: int, positions: list
 
     motion_used = set()
     total = n - start
-    for j in range(start, n):
-        f = plan.frames[j]
+
+    def frames_in():
+        for j in range(start, n):
+            f = plan.frames[j]
+            image = source.read(f)
+            yield j, f, image, image.srgb(), _read_passes(f.vectors) if vectors else None
+
+    for (j, f, image, rgb, frame_passes), upcoming in with_next(frames_in()):
         done = j - start
         if progress(done / total, f"frame {f.position + 1} ({done + 1}/{total})") is False:
             raise Cancelled(f"stopped before frame {f.position + 1}; {done} of {total} frame(s) finished — "
                             "run it again to continue")
-        image = source.read(f)
 
         def inner(event, done=done, position=f.position):
             fraction = (done + event.step / max(event.total, 1)) / total
             return progress(fraction, f"frame {position + 1}: {event.stage}") is not False
 
         try:
-            result = engine.step(image.srgb(), f.position, passes=_read_passes(f.vectors) if vectors else None,
-                                 progress=inner, where=f"strip frame {f.position + 1}")
+            result = engine.step(rgb, f.position, passes=frame_passes, progress=inner,
+                                 where=f"strip frame {f.position + 1}")
         except Cancelled:
             raise Cancelled(f"stopped at frame {f.position + 1}; {done} of {total} frame(s) finished — "
                             "run it again to continue") from None
+        if upcoming is not None:  # its motion is found while this frame is written
+            engine.prepare(upcoming[3], upcoming[1].position, passes=upcoming[4])
         if result.motion:
             motion_used.add(result.motion)
         if post_processed and s.coherent:

@@ -39,6 +39,7 @@ from ..io.sequences import open_frames, open_sink, output_location
 from ..io.video_files import VideoSink
 from ..requests.video import VideoRequest
 from ..engine.frames import FrameEngine
+from ..engine.read_ahead import with_next
 from ..engine.motion import FramePasses, pass_motion
 from ..video.render_passes import VectorFrames
 from ..video.temporal_metrics import WarpingErrorMeter
@@ -306,27 +307,11 @@ def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCa
     previous: dict[str, torch.Tensor] = {}
     if resumed_state is not None and state:
         previous = state
-    def read_next(frames_iter) -> tuple | Exception | None:
-        """The next ``(info, image, sRGB, passes)``; a failure is returned, to be raised when that frame is due."""
-        try:
-            info, image = next(frames_iter)
-            return info, image, image.srgb(), passes(info)
-        except StopIteration:
-            return None
-        except Exception as exc:  # noqa: BLE001 - raised unchanged one frame later, after this one is written
-            return exc
-
-    frames_iter = iter(source.iter_frames(start))
-    upcoming = read_next(frames_iter)
-    while upcoming is not None:
-        if isinstance(upcoming, Exception):
-            raise upcoming
-        info, image, rgb, frame_passes = upcoming
+    frames_in = ((info, image, image.srgb(), passes(info)) for info, image in source.iter_frames(start))
+    for (info, image, rgb, frame_passes), upcoming in with_next(frames_in):
         t0 = time.perf_counter()
         result = engine.step(rgb, info.index, passes=frame_passes, where=f"frame {info.number}")
-        # The next frame is read now, so that its motion is found while this one is written.
-        upcoming = read_next(frames_iter)
-        if isinstance(upcoming, tuple):
+        if upcoming is not None:  # its motion is found while this frame is written
             engine.prepare(upcoming[2], upcoming[0].index, passes=upcoming[3])
         if computed == 0:
             _write_record(sink, fingerprint)

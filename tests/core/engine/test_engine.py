@@ -103,3 +103,19 @@ def test_a_prepared_next_frame_gives_the_same_pictures(model: Path, blend: str) 
             assert got.motion == expected.motion == wrong.motion
             assert torch.equal(got.image, expected.image) and torch.equal(wrong.image, expected.image), k
         assert expected.motion == ("optical flow" if passes is None else "vectors")
+
+
+def test_read_ahead_raises_a_read_failure_only_when_that_frame_is_due() -> None:
+    from core.engine.read_ahead import with_next
+
+    def frames():
+        yield from (1, 2, 3)
+        raise InputError("frame 4 is corrupt")
+
+    written = []
+    with pytest.raises(InputError, match="frame 4 is corrupt"):
+        for item, upcoming in with_next(frames()):
+            written.append((item, upcoming))
+    # frame 3 is handed out (and written) before the failure of frame 4 surfaces
+    assert written == [(1, 2), (2, 3), (3, None)]
+    assert list(with_next([])) == [] and list(with_next("ab")) == [("a", "b"), ("b", None)]
