@@ -237,11 +237,11 @@ class OnlineStylizer:
         # belong to ``prev_frame`` / ``prev["image"]`` (checked by identity: both are public)
         self._frame_analysis: FrameAnalysis | None = None
         self._image_hwc: tuple[torch.Tensor, np.ndarray] | None = None
-        # The motion needs only the inputs, so a worker thread finds it while this thread does
-        # something else: the network (where Gatys and the feature blend, which use the motion
-        # while stylising, do not need it yet) or, after :meth:`prepare`, the writing of the
-        # previous result (OpenCV and torch release the GIL).
-        self._motion_after_stylise = request.coherent and request.method != "gatys" and request.blend == "image"
+        # After :meth:`prepare`, a worker thread finds the motion (which needs only the inputs) while
+        # the caller writes the previous result; OpenCV releases the GIL. Not beside the network,
+        # which already uses both cores: together they were hardly faster than one after the other
+        # with passive OpenMP threads (80 vs 82 ms a frame at 640 × 360) and slower with spinning
+        # ones (86 vs 82 ms).
         self._pool: ThreadPoolExecutor | None = None
         self._prepared: tuple[torch.Tensor, np.ndarray | None, Future] | None = None
 
@@ -269,13 +269,11 @@ class OnlineStylizer:
         if (not self.request.coherent or self.prev is None or (flow is not None and confidence is None)
                 or tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:])):
             return
-        self._prepared = (frame, flow, self._submit_motion(frame, flow, confidence))
-
-    def _submit_motion(self, frame: torch.Tensor, flow: np.ndarray | None, confidence: np.ndarray | None) -> Future:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-motion")
         prev_analysis = self._prev_analysis() if flow is None else None
-        return self._pool.submit(self._motion, self.prev_frame, prev_analysis, frame, flow, confidence)
+        self._prepared = (frame, flow, self._pool.submit(self._motion, self.prev_frame, prev_analysis, frame, flow,
+                                                         confidence))
 
     def _take_prepared(self, frame: torch.Tensor, flow: np.ndarray | None) -> Future | None:
         prepared = self._prepared
@@ -359,7 +357,6 @@ class OnlineStylizer:
         fl = conf = None
         coherent = r.coherent and self.prev is not None
         analysis = None  # the grey and small copies for DIS: this frame's motion, and kept for the next frame's
-        pending = None
         if coherent:
             if tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
                 raise InputError(f"frame size {tuple(frame.shape[-2:])} differs from the previous "
@@ -367,22 +364,16 @@ class OnlineStylizer:
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
             pending = self._take_prepared(frame, flow)
-            if pending is None:
-                pending = self._submit_motion(frame, flow, confidence)
-            if not self._motion_after_stylise:
+            if pending is not None:
                 fl, conf, analysis = pending.result()
-                pending = None
+            else:
+                prev_analysis = self._prev_analysis() if flow is None else None
+                fl, conf, analysis = self._motion(self.prev_frame, prev_analysis, frame, flow, confidence)
         else:
             self._drop_prepared()
             if r.coherent and flow is None:
                 analysis = analyse(frame)
-        try:
-            out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
-        finally:
-            if pending is not None:
-                wait([pending])  # also when stylising failed: the estimator is free again
-        if pending is not None:
-            fl, conf, analysis = pending.result()
+        out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             result = self._blend_image(flowlib.to_hwc(out), fl, conf)
             out = torch.from_numpy(result).permute(2, 0, 1)[None].contiguous()
