@@ -8,6 +8,8 @@ that does not follow the previous one (a jump, a single F12, another size) start
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 
 import torch
@@ -21,7 +23,11 @@ from ..video.online import OnlineStylizer
 from .finish import finish_frame
 from .motion import FramePasses, pass_motion
 
-__all__ = ["FrameEngine", "FrameResult"]
+__all__ = ["FrameEngine", "FrameResult", "Passes"]
+
+#: A frame's render passes, None, or a function that reads them (called once, when they are needed:
+#: on the worker thread after :meth:`FrameEngine.prepare`).
+Passes = FramePasses | Callable[[], FramePasses | None] | None
 
 
 @dataclass
@@ -74,8 +80,10 @@ class FrameEngine:
         self.stylizer = OnlineStylizer(stylizer_request, device=device or resolve_device(request.device),
                                        quantisation_bits=quantisation_bits)
         self._last: tuple[int, tuple[int, int], FramePasses | None] | None = None  # (position, size, passes)
-        # (frame, position, passes, working-size frame, motion found in the passes) of :meth:`prepare`
+        # (frame, position, passes, working-size frame, future of (passes read, motion found in them,
+        # the stylizer's motion)) of :meth:`prepare`, and the thread that finds it
         self._prepared: tuple | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def device(self) -> torch.device:
@@ -97,38 +105,66 @@ class FrameEngine:
 
     def reset(self) -> None:
         """Forget the previous frame: the next one is stylised fresh."""
+        self._drop_prepared()
         self.stylizer.reset()
-        self._last = self._prepared = None
+        self._last = None
 
-    def _plan(self, frame: torch.Tensor, position: int, passes: FramePasses | None,
-              where: str) -> tuple[torch.Tensor, bool, tuple | None]:
-        """``(working-size frame, whether it follows the last one, (flow, confidence) from its passes)``."""
-        small = self._working(frame)
+    def _plan(self, frame: torch.Tensor, position: int) -> tuple[torch.Tensor, bool]:
+        """``(working-size frame, whether it follows the last one)``."""
         follows = (self._last is not None and self._last[0] == position - 1
                    and self._last[1] == tuple(frame.shape[-2:]))
-        found = None
-        if self.request.coherent and follows:
-            found = pass_motion(passes, self._last[2], tuple(frame.shape[-2:]), tuple(small.shape[-2:]), where=where)
-        return small, follows, found
+        return self._working(frame), follows
 
-    def prepare(self, frame: torch.Tensor, position: int, *, passes: FramePasses | None = None) -> None:
-        """The frame the next :meth:`step` will get: its motion is found in the background meanwhile.
+    def prepare(self, frame: torch.Tensor, position: int, *, passes: Passes = None) -> None:
+        """The frame the next :meth:`step` will get: its motion is found on a worker thread meanwhile.
 
-        A hint for callers that have the next frame in hand before they are done with this one's
-        result (the CLI writes the file after reading the next frame): the step must then get the
-        same ``frame`` and ``passes`` objects. Anything wrong with them is reported by that step.
+        For callers that have the next frame in hand before they are done with this one's result
+        (the CLI and Stylize Strip read the next frame, then write this one): reading the passes
+        (when ``passes`` is a function), turning them into a flow and checking it, or estimating
+        DIS optical flow, then run on the second core while the caller writes (OpenCV and the EXR
+        reader release the GIL); the next :meth:`step` must get the same ``frame`` and ``passes``
+        objects. Not beside the network, which already uses both cores: measured together, they were
+        hardly faster than one after the other with passive OpenMP threads (80 vs 82 ms a frame at
+        640 × 360) and slower with spinning ones (86 vs 82 ms). Anything wrong with the frame or its
+        passes is reported by that step, as without this call.
         """
-        self._prepared = None
+        self._drop_prepared()
         if not self.request.coherent:
             return
-        try:
-            small, follows, found = self._plan(frame, position, passes, "")
-        except NSTError:
-            return  # the step says it, with the frame's name
-        if follows:
+        small, follows = self._plan(frame, position)
+        estimate = self.stylizer.motion_estimator(small) if follows else None
+        if estimate is None:
+            return
+        full, size, previous = tuple(frame.shape[-2:]), tuple(small.shape[-2:]), self._last[2]
+
+        def work():
+            current = passes() if callable(passes) else passes
+            found = pass_motion(current, previous, full, size)
             flow, conf = found if found is not None else (None, None)
-            self.stylizer.prepare(small, flow=flow, confidence=conf)
-            self._prepared = (frame, position, passes, small, found)
+            return current, found, estimate(flow, conf)
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-motion")
+        self._prepared = (frame, position, passes, small, self._pool.submit(work))
+
+    def _drop_prepared(self) -> None:
+        if self._prepared is not None:
+            future = self._prepared[4]
+            self._prepared = None
+            if not future.cancel():
+                wait([future])  # the DIS estimator is shared: let a running estimate finish
+
+    def _take_prepared(self, frame: torch.Tensor, position: int, passes: Passes) -> tuple | None:
+        """``(working-size frame, (passes, found, motion))`` prepared for this call, or None."""
+        prepared = self._prepared
+        if prepared is None or prepared[0] is not frame or prepared[1] != position or prepared[2] is not passes:
+            self._drop_prepared()
+            return None
+        self._prepared = None
+        try:
+            return prepared[3], prepared[4].result()
+        except NSTError:
+            return None  # the step does it again, and says what is wrong with this frame
 
     def restore(self, position: int, frame: torch.Tensor, result: torch.Tensor, *,
                 passes: FramePasses | None = None, features: torch.Tensor | None = None) -> str:
@@ -148,12 +184,12 @@ class FrameEngine:
         small = self._working(frame)
         if tuple(result.shape[-2:]) != tuple(small.shape[-2:]):
             result = resize(result, tuple(small.shape[-2:])).clamp(0, 1)
-        self._prepared = None
+        self._drop_prepared()
         how = self.stylizer.restore(small, result, features)
         self._last = (position, tuple(frame.shape[-2:]), passes)
         return how
 
-    def step(self, frame: torch.Tensor, position: int, *, passes: FramePasses | None = None,
+    def step(self, frame: torch.Tensor, position: int, *, passes: Passes = None,
              masks: list[torch.Tensor | None] | None = None, progress: ProgressCallback | None = None,
              where: str = "") -> FrameResult:
         """Stylise the frame at ``position`` (see the module docstring).
@@ -161,7 +197,8 @@ class FrameEngine:
         Args:
             frame: ``(1, 3, H, W)`` display sRGB in [0, 1], at its own size.
             position: Its position in the sequence (a frame number); only ``previous + 1`` continues.
-            passes: Its render passes (:mod:`.motion` decides whether they describe the motion).
+            passes: Its render passes (:mod:`.motion` decides whether they describe the motion), or a
+                function that reads them (:data:`Passes`).
             masks: Region masks ``(1, 1, H', W')`` in [0, 1], one per style (None = everywhere),
                 any size: resampled to the working size.
             progress: Slow methods report their iterations; returning False cancels.
@@ -172,23 +209,29 @@ class FrameEngine:
             core.foundation.errors.Cancelled: ``progress`` returned False.
         """
         full = tuple(frame.shape[-2:])
-        prepared, self._prepared = self._prepared, None
-        if prepared is not None and prepared[0] is frame and prepared[1] == position and prepared[2] is passes:
-            small, follows, found = prepared[3], True, prepared[4]
+        prepared = self._take_prepared(frame, position, passes)
+        estimated = None
+        if prepared is not None:
+            small, (passes, found, estimated) = prepared
+            follows = True
         else:
-            small, follows, found = self._plan(frame, position, passes, where)
+            small, follows = self._plan(frame, position)
+            if callable(passes):
+                passes = passes()
         size = tuple(small.shape[-2:])
         if not follows:
             self.stylizer.reset()
         motion = flow = conf = None
         if self.request.coherent and follows:
+            if prepared is None:
+                found = pass_motion(passes, self._last[2], full, size, where=where)
             if found is not None:
                 (flow, conf), motion = found, "vectors"
             else:
                 motion = "optical flow"
         if masks is not None:
             masks = [torch.ones(1, 1, *size) if m is None else resize(m, size).clamp(0, 1) for m in masks]
-        raw, state = self.stylizer.step(small, flow=flow, confidence=conf, masks=masks,
+        raw, state = self.stylizer.step(small, flow=flow, confidence=conf, masks=masks, motion=estimated,
                                         progress=progress if self.request.method != "stylebank" else None)
         self._last = (position, full, passes)
         image = finish_frame(raw, small, full if self.scale_back else size, method=self.request.method,

@@ -28,6 +28,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from ..engine.read_ahead import with_next
@@ -302,7 +303,8 @@ def _stylise_locked(plan: StripPlan, source, engine, start: int, positions: list
         for j in range(start, n):
             f = plan.frames[j]
             image = source.read(f)
-            yield j, f, image, image.srgb(), _read_passes(f.vectors) if vectors else None
+            # read when the engine needs them: the next frame's on its worker thread
+            yield j, f, image, image.srgb(), partial(_read_passes, f.vectors) if vectors else None
 
     for (j, f, image, rgb, frame_passes), upcoming in with_next(frames_in()):
         done = j - start

@@ -21,6 +21,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -307,7 +308,8 @@ def _run_locked(request: VideoRequest, source: FrameSource, progress: ProgressCa
     previous: dict[str, torch.Tensor] = {}
     if resumed_state is not None and state:
         previous = state
-    frames_in = ((info, image, image.srgb(), passes(info)) for info, image in source.iter_frames(start))
+    # the passes are read when the engine needs them: the next frame's on its worker thread
+    frames_in = ((info, image, image.srgb(), partial(passes, info)) for info, image in source.iter_frames(start))
     for (info, image, rgb, frame_passes), upcoming in with_next(frames_in):
         t0 = time.perf_counter()
         result = engine.step(rgb, info.index, passes=frame_passes, where=f"frame {info.number}")

@@ -25,7 +25,6 @@ The job around it (reading a source, writing a sink, resuming) is :func:`core.jo
 from __future__ import annotations
 
 import math
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from collections.abc import Callable
 
 import cv2
@@ -205,6 +204,11 @@ def _speed_factor(flow: np.ndarray) -> np.ndarray:
     return cv2.max(factor, SPEED_FLOOR)
 
 
+#: A frame's motion as the stylizer uses it: ``(flow t → t−1 (H, W, 2), confidence (H, W), the frame's
+#: :class:`~.motion.FrameAnalysis` for the next frame's DIS or None)``.
+Motion = tuple[np.ndarray, np.ndarray, "FrameAnalysis | None"]
+
+
 class OnlineStylizer:
     """Frame-by-frame coherent stylisation with its temporal state: the engine of :func:`~core.jobs.video.run_video`.
 
@@ -237,13 +241,6 @@ class OnlineStylizer:
         # belong to ``prev_frame`` / ``prev["image"]`` (checked by identity: both are public)
         self._frame_analysis: FrameAnalysis | None = None
         self._image_hwc: tuple[torch.Tensor, np.ndarray] | None = None
-        # After :meth:`prepare`, a worker thread finds the motion (which needs only the inputs) while
-        # the caller writes the previous result; OpenCV releases the GIL. Not beside the network,
-        # which already uses both cores: together they were hardly faster than one after the other
-        # with passive OpenMP threads (80 vs 82 ms a frame at 640 × 360) and slower with spinning
-        # ones (86 vs 82 ms).
-        self._pool: ThreadPoolExecutor | None = None
-        self._prepared: tuple[torch.Tensor, np.ndarray | None, Future] | None = None
 
     @property
     def uses_features(self) -> bool:
@@ -252,43 +249,30 @@ class OnlineStylizer:
 
     def reset(self) -> None:
         """Forget the previous frame (a cut: the next frame is stylised fresh)."""
-        self._drop_prepared()
         self.prev, self.prev_frame = None, None
 
-    def prepare(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
-                confidence: np.ndarray | None = None) -> None:
-        """Start finding the next frame's motion in the background; :meth:`step` then takes it.
+    def motion_estimator(self, frame: torch.Tensor) -> Callable[..., Motion] | None:
+        """A function ``(flow, confidence) → motion`` of ``frame`` for :meth:`step`'s ``motion``.
 
-        Call it with the frame that the next :meth:`step` will get (the same tensor and ``flow``
-        objects), once this one's result is in hand and before the caller's own work on it (writing
-        the file): on two cores the estimate then costs little of the wall time. A hint only:
-        a :meth:`step` with other arguments, :meth:`reset` or :meth:`restore` discards it, and
-        anything wrong with the frame is reported by :meth:`step`, not here.
+        It finds what :meth:`step` would find for ``frame`` (the given ``flow``, ``(H, W, 2)``, with
+        its ``confidence``, checked against the inputs; or DIS optical flow when ``flow`` is None),
+        against the previous frame as it is now, and may run on another thread while this one does
+        other work — not another :meth:`step`, :meth:`reset` or :meth:`restore`, and one estimate at
+        a time (the DIS estimator is shared). None when ``frame`` would be stylised fresh.
         """
-        self._drop_prepared()
-        if (not self.request.coherent or self.prev is None or (flow is not None and confidence is None)
-                or tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:])):
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nst-motion")
-        prev_analysis = self._prev_analysis() if flow is None else None
-        self._prepared = (frame, flow, self._pool.submit(self._motion, self.prev_frame, prev_analysis, frame, flow,
-                                                         confidence))
+        if not self.request.coherent or self.prev is None or tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
+            return None
+        prev_frame, prev_analysis = self.prev_frame, self._frame_analysis
 
-    def _take_prepared(self, frame: torch.Tensor, flow: np.ndarray | None) -> Future | None:
-        prepared = self._prepared
-        if prepared is not None and prepared[0] is frame and prepared[1] is flow:
-            self._prepared = None
-            return prepared[2]
-        self._drop_prepared()
-        return None
+        def estimate(flow: np.ndarray | None, confidence: np.ndarray | None) -> Motion:
+            if flow is not None and confidence is None:
+                raise InputError("a flow needs its confidence map")
+            known = prev_analysis if prev_analysis is not None and prev_analysis.source is prev_frame else None
+            if flow is None and known is None:
+                known = analyse(prev_frame)
+            return self._motion(prev_frame, known, frame, flow, confidence)
 
-    def _drop_prepared(self) -> None:
-        if self._prepared is not None:
-            future = self._prepared[2]
-            self._prepared = None
-            if not future.cancel():
-                wait([future])  # the estimator is shared: let the running estimate finish
+        return estimate
 
     def restore(self, prev_frame: torch.Tensor, prev_output: torch.Tensor, features: torch.Tensor | None = None) -> str:
         """Re-create the state after frame ``t−1`` from its input and its finished output.
@@ -297,7 +281,6 @@ class OnlineStylizer:
             ``"exact"``, or for feature blending without saved ``features``, ``"re-created from the
             last finished frame"`` (the fresh features of ``prev_frame`` are used).
         """
-        self._drop_prepared()
         self.prev_frame = prev_frame
         self.prev = {"image": quantise(prev_output, self.bits), "features": None}
         how = "exact"
@@ -332,7 +315,7 @@ class OnlineStylizer:
 
     def step(self, frame: torch.Tensor, *, flow: np.ndarray | None = None,
              confidence: np.ndarray | None = None, masks: list[torch.Tensor] | None = None,
-             progress: ProgressCallback | None = None) -> tuple[torch.Tensor, dict]:
+             progress: ProgressCallback | None = None, motion: Motion | None = None) -> tuple[torch.Tensor, dict]:
         """Stylise the next frame.
 
         Args:
@@ -344,6 +327,8 @@ class OnlineStylizer:
                 StyleBank, guided Gram for Gatys).
             progress: Gatys reports its iterations here; returning ``False`` cancels
                 (:class:`~core.foundation.errors.Cancelled`, the state is left as it was).
+            motion: This frame's motion found beforehand by :meth:`motion_estimator` (then
+                ``flow`` and ``confidence`` are not looked at); ignored when the frame starts fresh.
 
         Returns:
             ``(output (1, 3, H, W) in [0, 1] on the CPU, state)``; ``state["features"]`` is what
@@ -363,16 +348,13 @@ class OnlineStylizer:
                                  f"{tuple(self.prev_frame.shape[-2:])}")
             if flow is not None and confidence is None:
                 raise InputError("a flow needs its confidence map")
-            pending = self._take_prepared(frame, flow)
-            if pending is not None:
-                fl, conf, analysis = pending.result()
+            if motion is not None:
+                fl, conf, analysis = motion
             else:
                 prev_analysis = self._prev_analysis() if flow is None else None
                 fl, conf, analysis = self._motion(self.prev_frame, prev_analysis, frame, flow, confidence)
-        else:
-            self._drop_prepared()
-            if r.coherent and flow is None:
-                analysis = analyse(frame)
+        elif r.coherent and flow is None:
+            analysis = analyse(frame)
         out, state = self.stylise(frame, self.prev if coherent else None, fl, conf, progress, masks)
         if coherent and r.method != "gatys" and r.blend in ("image", "both"):
             result = self._blend_image(flowlib.to_hwc(out), fl, conf)
@@ -388,8 +370,7 @@ class OnlineStylizer:
         return out, state
 
     def _motion(self, prev_frame: torch.Tensor, prev_analysis: FrameAnalysis | None, frame: torch.Tensor,
-                flow: np.ndarray | None, confidence: np.ndarray | None,
-                ) -> tuple[np.ndarray, np.ndarray, FrameAnalysis | None]:
+                flow: np.ndarray | None, confidence: np.ndarray | None) -> Motion:
         """``(flow t → t−1, its confidence, this frame's analysis or None)``, from ``flow`` or DIS."""
         analysis = None
         # whatever the motion's source, it must explain the inputs, or its result is not carried

@@ -88,9 +88,16 @@ def test_a_prepared_next_frame_gives_the_same_pictures(model: Path, blend: str) 
     scene = photo("astronaut", 128)
     frames = [scene[..., 8:72, 4 + 3 * k:100 + 3 * k].contiguous() for k in range(5)]
     vectors = [FramePasses(_pass(64, 96, -3.0)) for _ in frames]
+    reads = []
+
+    def reader(k: int):  # passes read on demand (the CLI's files): on the worker thread when prepared
+        def read() -> FramePasses:
+            reads.append(k)
+            return vectors[k]
+        return read
     request = VideoRequest(source=Path("."), output=Path("."), style_names=("a",), model=model, device="cpu",
                            blend=blend)
-    for passes in (None, vectors):
+    for passes in (None, vectors, [reader(k) for k in range(len(frames))]):
         plain, hinted, misled = FrameEngine(request), FrameEngine(request), FrameEngine(request)
         for k, frame in enumerate(frames):
             fp = None if passes is None else passes[k]
@@ -103,6 +110,7 @@ def test_a_prepared_next_frame_gives_the_same_pictures(model: Path, blend: str) 
             assert got.motion == expected.motion == wrong.motion
             assert torch.equal(got.image, expected.image) and torch.equal(wrong.image, expected.image), k
         assert expected.motion == ("optical flow" if passes is None else "vectors")
+    assert sorted(reads) == sorted(list(range(len(frames))) * 3)  # once per frame and engine
 
 
 def test_read_ahead_raises_a_read_failure_only_when_that_frame_is_due() -> None:
