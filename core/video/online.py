@@ -260,7 +260,9 @@ class OnlineStylizer:
         other work — not another :meth:`step`, :meth:`reset` or :meth:`restore`, and one estimate at
         a time (the DIS estimator is shared). None when ``frame`` would be stylised fresh.
         """
-        if not self.request.coherent or self.prev is None or tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
+        if not self.request.coherent or self.prev is None:
+            return None
+        if tuple(frame.shape[-2:]) != tuple(self.prev_frame.shape[-2:]):
             return None
         prev_frame, prev_analysis = self.prev_frame, self._frame_analysis
 
