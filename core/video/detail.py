@@ -50,6 +50,7 @@ Everything runs in OpenCV on float32 ``(H, W, 3)`` arrays.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
@@ -182,6 +183,14 @@ MAX_BANDS = 4
 BAND_HALO = 16
 
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: it makes its own pool
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _bands(height: int) -> list[tuple[int, int]]:

@@ -92,3 +92,32 @@ def test_coherent_video_is_as_crisp_as_per_frame_and_still_steady(model_dir, tmp
     assert max(ratio_soft) < min(ratio_crisp), (ratio_soft, ratio_crisp)  # the plain blend is softer
     e_per, e_crisp = warping_error(per, frames), warping_error(crisp, frames)
     assert e_crisp < 0.5 * e_per, (e_crisp, e_per)
+
+
+
+_FORK = r"""
+import os, sys
+sys.path.insert(0, {repo!r})
+import numpy as np
+from core.video.detail import restore_detail_hwc
+img = np.random.default_rng(0).random((300, 200, 3), dtype=np.float32)
+expected = float(restore_detail_hwc(img, img).sum())  # the parent's band pool exists now
+pid = os.fork()
+if pid == 0:
+    os._exit(0 if float(restore_detail_hwc(img, img).sum()) == expected else 1)
+_, status = os.waitpid(pid, 0)
+print(os.waitstatus_to_exitcode(status))
+"""
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_a_forked_child_restores_with_its_own_threads():
+    """The band pool's threads do not survive a fork; the child must not wait on them forever."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[3])
+    run = subprocess.run([sys.executable, "-c", _FORK.format(repo=repo)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0 and run.stdout.strip() == "0", run.stderr
