@@ -127,11 +127,13 @@ def test_sigterm_inside_a_write_removes_the_temporary(tmp_path):
 FRAMES_TERM = 48
 
 
-def test_sigterm_to_the_cli_at_random_moments_leaves_no_temporary(tmp_path):
+@pytest.mark.parametrize("mode", ["--per-frame", "--coherent"])
+def test_sigterm_to_the_cli_at_random_moments_leaves_no_temporary(tmp_path, mode):
     """SIGTERM the video CLI at random moments (48 frames of 256×192, 16-bit PNG: slow writes).
 
     48 frames so the job outlasts the 8 rounds even on an idle machine (with 16, a quiet CPU
-    finished the job after 2 terminations).
+    finished the job after 2 terminations). Coherent too: it reads a frame ahead and finds its
+    motion on a worker thread while the previous frame is written, and resumes from its state.
     """
     from core.io.images import write_image
     from tests.reliability.helpers import pan_frame
@@ -144,7 +146,7 @@ def test_sigterm_to_the_cli_at_random_moments_leaves_no_temporary(tmp_path):
     rng = np.random.default_rng(18)
     out = tmp_path / "out"
     argv = cli("video", src_dir, "-o", out / "frame_####.png", "--model", model, "--style", "a",
-               "--device", "cpu", "--quiet", "--per-frame")
+               "--device", "cpu", "--quiet", mode)
     terms = 0
     for _ in range(8):
         before = len(frame_names(out))
