@@ -71,7 +71,7 @@ class NST_PG_settings(bpy.types.PropertyGroup):
         name="Keep Captures",
         description="How many rendered frames keep their captures (the node's inputs as EXR) and the network's "
         "input PNG, for Stylise Again; older ones are deleted once stylised. 0 keeps every frame "
-        "(several MB per frame and pass)",
+        "(uncompressed: about 4 MB per frame and pass at 640×360, 33 MB at 1080p)",
         default=24,
         min=0,
         soft_max=1000,
