@@ -31,6 +31,7 @@ from . import blender_compat as compat
 from . import model_styles, node_files
 from . import style_menu as menus
 from ..core.engine.settings import FrameSettings
+from ..core.requests.stylize import STROKE_RANGE
 from .preferences import get_preferences
 
 #: The Image node inside each node's group that holds the stylised frame.
@@ -263,6 +264,9 @@ SIZE_DESCRIPTION = (
 STRENGTH_DESCRIPTION = (
     "How much of the style is applied: 0 keeps the render as it is, 1 is the full style "
     "(strokes, texture and the style's colours); in between blends the two")
+STROKE_DESCRIPTION = (
+    "StyleBank: size of the style's strokes relative to the picture (1 = as the style was trained, 2 = twice "
+    "as large); the same at every render resolution and Size")
 
 
 def _folder_changed(node, context) -> None:
@@ -284,6 +288,9 @@ class _StylizeNode:
 
     strength: bpy.props.FloatProperty(
         name="Strength", description=STRENGTH_DESCRIPTION, default=1.0, min=0.0, max=1.0, subtype="FACTOR")
+    stroke: bpy.props.FloatProperty(
+        name="Stroke Size", description=STROKE_DESCRIPTION, default=1.0, min=STROKE_RANGE[0], max=STROKE_RANGE[1],
+        soft_min=0.5, soft_max=3.0, step=10)
     preserve_color: bpy.props.EnumProperty(
         name="Preserve Colour", description="Keep the render's colours instead of the style's",
         items=PRESERVE_COLOR_ITEMS, default="NONE")
@@ -371,6 +378,7 @@ class _StylizeNode:
         return {
             "node": self.name,
             "strength": self.strength,
+            "stroke": self.stroke,
             "preserve_color": self.preserve_color.lower(),
             "coherent": self.coherence,
             "keep": self.keep,
@@ -409,6 +417,7 @@ class NST_CompositorNodeStyleTransfer(_StylizeNode, bpy.types.CompositorNodeCust
         if self.method == "STYLEBANK":
             menus.draw(layout, self, "style_menu")
             layout.prop(self, "strength")
+            layout.prop(self, "stroke")
         else:
             layout.prop(self, "style_image")
             layout.prop(self, "iterations")
@@ -457,6 +466,7 @@ class NST_CompositorNodeStyleBankFusion(menus.FusionSlots, _StylizeNode, bpy.typ
             row.prop(self, f"weight_{i}", text="")
         layout.prop(self, "use_masks")
         layout.prop(self, "strength")
+        layout.prop(self, "stroke")
 
     def node_settings(self, context):
         indices = range(1, self.style_count + 1)

@@ -19,6 +19,7 @@ from . import blender_compat as compat
 from . import model_styles
 from . import style_menu as menus
 from ..core.engine.settings import FrameSettings
+from ..core.requests.stylize import STROKE_RANGE
 from .preferences import get_preferences
 
 MAX_STYLES = 4
@@ -59,6 +60,10 @@ class _StyleChoice(menus.FusionSlots):
         name="Strength", description="StyleBank: how much of the style is applied; 0 keeps the source as it is, "
                                      "1 is the full style (strokes, texture and the style's colours)",
         default=1.0, min=0.0, max=1.0, subtype="FACTOR")
+    stroke: bpy.props.FloatProperty(
+        name="Stroke Size", description="StyleBank: size of the style's strokes relative to the picture (1 = as "
+                                        "the style was trained, 2 = twice as large); the same at every Size",
+        default=1.0, min=STROKE_RANGE[0], max=STROKE_RANGE[1], soft_min=0.5, soft_max=3.0, step=10)
     preserve_color: bpy.props.EnumProperty(
         name="Preserve Colour", description="Keep the source's colours instead of the style's",
         items=PRESERVE_COLOR_ITEMS, default="NONE")
@@ -99,6 +104,7 @@ class _StyleChoice(menus.FusionSlots):
                 if self.style_count > 1:
                     row.prop(self, f"weight_{i}", text="")
             layout.prop(self, "strength")
+            layout.prop(self, "stroke")
         elif self.method == "GATYS":
             layout.prop(self, image_field)
             layout.prop(self, "iterations")
@@ -116,7 +122,8 @@ class _StyleChoice(menus.FusionSlots):
             style_names=self.style_names() if stylebank else (),
             style_weights=self.style_weights() if stylebank else None,
             style_images=() if stylebank else images,
-            strength=self.strength, preserve_color=self.preserve_color.lower(), coherent=coherent, keep=keep,
+            strength=self.strength, stroke=self.stroke, preserve_color=self.preserve_color.lower(), coherent=coherent,
+            keep=keep,
             size=self.analogy_size if method == "analogy" else (self.size or None),
             gatys_iterations=self.iterations, gatys_next_iterations=max(1, self.iterations // 3),
             **_common(context))

@@ -29,6 +29,7 @@ OPTION_HINTS = {
     "result_size": "--result-size",
     "size": "--size",
     "strength": "--strength",
+    "stroke": "--stroke",
     "style_names": "--style NAME; `python -m core stylebank list` shows a model's styles",
     "style_weights": "--style-weights",
     "styles": "the STYLE image arguments",

@@ -15,7 +15,7 @@ def _train_config(args: argparse.Namespace, **overrides):
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
                                             "checkpoint_every", "precision", "bank_warmup", "ed_style_scale",
-                                            "seed") if getattr(args, k, None) is not None}
+                                            "identity_ssim_weight", "seed") if getattr(args, k, None) is not None}
     values.update(overrides)
     config = TrainConfig(**values)
     config.validate()  # before the loss network is loaded: a bad value is one line, at once
@@ -104,8 +104,12 @@ def add_parser(sub) -> None:
     t.add_argument("--ed-style-scale", type=float, default=None,
                    help="after that, the factor (0-1) on the style steps' encoder/decoder gradient; below 1 "
                         "protects the identity branch (default 1, the paper's joint training)")
+    t.add_argument("--identity-ssim-weight", type=float, default=None,
+                   help="weight of 1 - SSIM in the auto-encoder steps' loss (default 0: squared error only; "
+                        "needs pytorch-msssim)")
     t.add_argument("--width", type=int, default=None, help="network width (default 24)")
-    t.add_argument("--arch", type=int, default=None, choices=(2, 3), help="network architecture (default 3)")
+    t.add_argument("--arch", type=int, default=None, choices=(2, 3, 4),
+                   help="network architecture (default 3); --resume grows a checkpoint of 3 into 4")
     training_options(t, "steps after the warm-up (default 4000)")
     t.set_defaults(func=_run_train)
 

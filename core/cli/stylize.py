@@ -23,6 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--style", dest="style_names", action="append", default=[], metavar="NAME",
                    help="StyleBank style to apply; repeat to fuse several")
     p.add_argument("--strength", type=float, default=1.0, help="StyleBank: 0 = photo, 1 = full style")
+    p.add_argument("--stroke", type=float, default=1.0,
+                   help="StyleBank stroke size relative to the model's (0.25-4; 2 = twice as large); the same "
+                        "fraction of the picture at every --size")
     p.add_argument("--size", type=positive_int, default=512, help="long side of the result in px (default 512)")
     p.add_argument("--iterations", type=positive_int, default=GatysConfig.iterations,
                    help=f"iterations at the coarsest level (default {GatysConfig.iterations})")
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         style_names=tuple(args.style_names),
         strength=args.strength,
+        stroke=args.stroke,
         bit_depth=args.bit_depth,
     )
     with progress_bar("stylize", args.quiet or args.method == "stylebank") as progress:  # one pass: no bar

@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--style-weights", type=float, nargs="+", metavar="W", help="blend weight per style")
     p.add_argument("--model", type=Path, default=None, help="StyleBank model folder (default: the vendored model)")
     p.add_argument("--strength", type=float, default=1.0, help="StyleBank: 0 = photo, 1 = full style")
+    p.add_argument("--stroke", type=float, default=1.0,
+                   help="StyleBank stroke size relative to the model's (0.25-4; 2 = twice as large)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--coherent", dest="coherent", action="store_true", default=True,
                       help="propagate the previous result along the motion (default)")
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         restore_detail=args.restore_detail,
         size=args.size, preserve_color=args.preserve_color, model=args.model, style_names=tuple(args.style_names),
         style_weights=None if args.style_weights is None else tuple(args.style_weights), strength=args.strength,
+        stroke=args.stroke,
         styles=tuple(args.styles), gatys=GatysConfig(iterations=args.iterations, pyramid_levels=1),
         gatys_next_iterations=args.next_iterations, temporal_weight=args.temporal_weight, device=args.device,
         encoder_weights=args.encoder_weights, report=args.report, overwrite=args.overwrite, fps=args.fps,

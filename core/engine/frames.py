@@ -167,7 +167,7 @@ class FrameEngine:
             return None  # the step does it again, and says what is wrong with this frame
 
     def restore(self, position: int, frame: torch.Tensor, result: torch.Tensor, *,
-                passes: FramePasses | None = None, features: torch.Tensor | None = None) -> str:
+                passes: FramePasses | None = None, features: list[torch.Tensor] | None = None) -> str:
         """Continue after ``position`` as if it had just been stylised (a resumed run).
 
         Args:
@@ -176,7 +176,8 @@ class FrameEngine:
             result: Its result as the engine produced it (:attr:`FrameResult.raw`); resized to the
                 working size if needed.
             passes: Its render passes.
-            features: Saved features (feature blending), else None.
+            features: Saved features (feature blending: one tensor per pass of the stroke-size
+                pyramid), else None.
 
         Returns:
             How the state was restored (the stylizer's words).

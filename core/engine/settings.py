@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..foundation.errors import SettingsError
 from ..requests.gatys import COLOR_MODES, GatysConfig
+from ..requests.stylize import STROKE_RANGE
 from ..requests.video import METHODS, MIN_SIZE, VideoRequest
 
 __all__ = ["FrameSettings"]
@@ -31,6 +32,8 @@ class FrameSettings:
         style_weights: Fusion weights, one per style; None → equal.
         style_images: Gatys style image files (the Analogy reference).
         strength: StyleBank strength, 0 = the network's identity branch, 1 = full style.
+        stroke: StyleBank stroke size relative to the model's (2 = twice as large), the same
+            fraction of the picture at every size (:mod:`core.stylebank.scales`).
         preserve_color: ``"none"``, ``"luminance"`` (keep the frame's colours) or
             ``"histogram"`` (match the result's colour statistics to the frame's).
         coherent: Carry the previous frame's result along the motion (animation).
@@ -54,6 +57,7 @@ class FrameSettings:
     style_weights: tuple[float, ...] | None = None
     style_images: tuple[Path, ...] = ()
     strength: float = 1.0
+    stroke: float = 1.0
     preserve_color: str = "none"
     coherent: bool = True
     keep: float = VideoRequest.keep  # one default for the CLI, the node and Stylize Strip
@@ -95,6 +99,9 @@ class FrameSettings:
                 raise SettingsError(f"{where}: style image {missing[0]} does not exist")
         if not 0.0 <= self.strength <= 1.0:
             raise SettingsError(f"{where}: strength must be in [0, 1], got {self.strength}")
+        low, high = STROKE_RANGE
+        if not low <= self.stroke <= high:
+            raise SettingsError(f"{where}: stroke size must be in [{low}, {high}], got {self.stroke}")
         if not 0.0 <= self.keep <= 1.0:
             raise SettingsError(f"{where}: coherence keep must be in [0, 1], got {self.keep}")
         if self.size is not None and self.size < MIN_SIZE:
@@ -111,7 +118,7 @@ class FrameSettings:
             source=Path("."), output=Path("."), method=self.method, coherent=self.coherent, blend="image",
             keep=self.keep, size=self.size, model=self.model_dir,
             style_names=self.style_names if self.method == "stylebank" else (),
-            style_weights=self.style_weights, strength=self.strength,
+            style_weights=self.style_weights, strength=self.strength, stroke=self.stroke,
             styles=tuple(Path(p) for p in self.style_images) if self.method != "stylebank" else (),
             gatys=GatysConfig(iterations=self.gatys_iterations, pyramid_levels=1),
             gatys_next_iterations=self.gatys_next_iterations, device=self.device,

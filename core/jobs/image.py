@@ -69,7 +69,7 @@ def stylise_image(task: ImageTask, progress=None) -> dict:
             styles=tuple(Path(p) for p in s.style_images), style_weights=s.style_weights, device=s.device,
             gatys=GatysConfig(iterations=s.gatys_iterations, preserve_color=s.preserve_color if s.method == "gatys"
                               else "none"),
-            model=s.model_dir, style_names=s.style_names, strength=s.strength, bit_depth=8)
+            model=s.model_dir, style_names=s.style_names, strength=s.strength, stroke=s.stroke, bit_depth=8)
         run_stylize(request, progress)
         post = s.method != "gatys" and s.preserve_color != "none"
         if post or (task.scale_back and size != full):

@@ -140,11 +140,14 @@ def _input_places(request: StylizeRequest) -> list[Place]:
 def _run_locked(request: StylizeRequest, output: Path, progress: ProgressCallback | None,
                 start: float) -> StylizeOutcome:
     device = resolve_device(request.device)
-    net = None
+    net = reference = None
     if request.method == "stylebank":  # load (and hash-check) the model before reading images
+        from ..stylebank.manifest import stroke_reference
         from ..stylebank.model import load_model
+        from ..stylebank.scales import reference_long_side
 
-        net, _ = load_model(request.model, list(request.style_names), device=device)
+        net, manifest = load_model(request.model, list(request.style_names), device=device)
+        reference = reference_long_side(stroke_reference(manifest), request.stroke)
 
     content = read_image(request.content)
     styles = [read_image(p).srgb() for p in request.styles]
@@ -168,12 +171,13 @@ def _run_locked(request: StylizeRequest, output: Path, progress: ProgressCallbac
                              setting="size")
 
         result = stylize_stylebank(net, content_rgb, list(request.style_names), weights=request.style_weights,
-                                   masks=masks, strength=request.strength, device=device)
+                                   masks=masks, strength=request.strength, device=device, reference=reference)
         written = write_image(output, result.image, alpha, colorspace="srgb", bit_depth=bit_depth)
         return StylizeOutcome(output=written, seconds=time.perf_counter() - start, losses={}, size=size,
                               device=str(device),
                               details={"styles": list(request.style_names), "weights": result.weights,
-                                       "strength": request.strength, "model": str(request.model or "vendored"),
+                                       "strength": request.strength, "stroke": request.stroke,
+                                       "stroke_reference": reference, "model": str(request.model or "vendored"),
                                        "solve_seconds": result.seconds})
 
     encoder = get_encoder(request.encoder_weights, pooling=request.gatys.pooling, device=device)

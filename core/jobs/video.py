@@ -82,7 +82,7 @@ def _fingerprint(request: VideoRequest) -> dict:
     """The settings that change the pictures (a rerun must match them to resume)."""
     keys = ("method", "coherent", "flow", "dis_preset", "blend", "keep", "restore_detail", "size", "preserve_color",
             "style_names",
-            "style_weights", "strength", "gatys_next_iterations", "temporal_weight")
+            "style_weights", "strength", "stroke", "gatys_next_iterations", "temporal_weight")
     record = {k: getattr(request, k) for k in keys}
     record["model"] = str(request.model) if request.model else "vendored"
     record["styles"] = [hashlib.sha256(Path(p).read_bytes()).hexdigest()[:16] for p in request.styles]
@@ -142,21 +142,42 @@ def _write_record(sink, fingerprint: dict) -> None:
     atomic_write_bytes(_record_path(sink), (json.dumps(fingerprint, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _save_state(sink, index: int, current: dict[str, torch.Tensor], previous: dict[str, torch.Tensor]) -> None:
+def _save_state(sink, index: int, current: dict, previous: dict) -> None:
     """Keep frame ``index``'s resume state and that of ``index − 1`` (``previous``).
 
-    The state is what the written frame does not hold: the features (feature blending) and the
-    engine's own result when colour preservation changed the written one. Written before the
-    frame's output: a kill after this write but before the output leaves ``index − 1`` as the
-    resume point, and its state is in the file too.
+    The state is what the written frame does not hold: the features (feature blending; a list,
+    one tensor per pass of the stroke-size pyramid) and the engine's own result when colour
+    preservation changed the written one. Written before the frame's output: a kill after this
+    write but before the output leaves ``index − 1`` as the resume point, and its state is in the
+    file too.
     """
     if not current:
         return
     from safetensors.torch import save
 
-    tensors = {k: v.contiguous().cpu() for k, v in current.items()}
-    tensors.update({f"previous.{k}": v.contiguous().cpu() for k, v in previous.items()})
+    tensors = {**_flat_state(current, ""), **_flat_state(previous, "previous.")}
     atomic_write_bytes(sink.state_dir / STATE_NAME, save(tensors, metadata={"index": str(index)}))
+
+
+def _flat_state(state: dict, prefix: str) -> dict[str, torch.Tensor]:
+    """``{"image": t, "features": [t0, t1]}`` → ``{prefix + "image": t, prefix + "features.0": t0, …}``."""
+    flat = {}
+    for key, value in state.items():
+        for i, t in enumerate(value) if isinstance(value, (list, tuple)) else [(None, value)]:
+            flat[prefix + key + ("" if i is None else f".{i}")] = t.contiguous().cpu()
+    return flat
+
+
+def _nested_state(flat: dict[str, torch.Tensor]) -> dict:
+    """The inverse of :func:`_flat_state` (without its prefix)."""
+    state: dict = {}
+    for key in sorted(flat, key=lambda k: (k.split(".")[0], int(k.split(".")[1]) if "." in k else -1)):
+        name, _, index = key.partition(".")
+        if index:
+            state.setdefault(name, []).append(flat[key])
+        else:
+            state[name] = flat[key]
+    return state
 
 
 def _load_state(sink, index: int) -> dict | None:
@@ -169,9 +190,9 @@ def _load_state(sink, index: int) -> dict | None:
         with safe_open(str(path), framework="pt") as f:
             saved = (f.metadata() or {}).get("index")
             if saved == str(index):
-                return {k: f.get_tensor(k) for k in f.keys() if not k.startswith("previous.")}
+                return _nested_state({k: f.get_tensor(k) for k in f.keys() if not k.startswith("previous.")})
             if saved == str(index + 1):
-                return {k[9:]: f.get_tensor(k) for k in f.keys() if k.startswith("previous.")}
+                return _nested_state({k[9:]: f.get_tensor(k) for k in f.keys() if k.startswith("previous.")})
             return None
     except Exception:  # noqa: BLE001 - a damaged state file only costs exactness, never the run
         return None

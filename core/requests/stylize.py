@@ -10,10 +10,12 @@ from ..foundation.errors import InputError
 from .checks import check_bit_depth, check_number
 from .gatys import MAX_LONG_SIDE, GatysConfig
 
-__all__ = ["METHODS", "StylizeRequest", "check_style_weights", "check_stylebank_styles"]
+__all__ = ["METHODS", "STROKE_RANGE", "StylizeRequest", "check_style_weights", "check_stylebank_styles"]
 
 #: Methods that stylise a still.
 METHODS = ("gatys", "stylebank")
+#: StyleBank stroke sizes accepted (relative to the model's own: 2 = strokes twice as large).
+STROKE_RANGE = (0.25, 4.0)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class StylizeRequest:
         model: StyleBank model folder; ``None`` → the vendored default model.
         style_names: StyleBank styles (bank names) to apply or fuse.
         strength: StyleBank strength, 0 = identity branch, 1 = full style.
+        stroke: StyleBank stroke size relative to the model's (2 = strokes twice as large), the
+            same fraction of the picture at every output size (:mod:`core.stylebank.scales`).
         bit_depth: Output bit depth (8 or 16 for PNG/TIFF, 16 (half) or 32 for EXR); ``None`` → same as
             the content's where the format allows.
     """
@@ -51,6 +55,7 @@ class StylizeRequest:
     model: Path | None = None
     style_names: tuple[str, ...] = ()
     strength: float = 1.0
+    stroke: float = 1.0
     bit_depth: int | None = None
 
     def validate(self) -> None:
@@ -67,7 +72,7 @@ class StylizeRequest:
                 raise InputError("the gatys method needs at least one style image", setting="styles")
             n_styles = len(self.styles)
         else:
-            check_stylebank_styles(self.styles, self.style_names, self.strength)
+            check_stylebank_styles(self.styles, self.style_names, self.strength, self.stroke)
             n_styles = len(self.style_names)
         if self.masks and len(self.masks) != n_styles:
             raise InputError(f"{len(self.masks)} masks for {n_styles} styles; give one mask per style", setting="masks")
@@ -79,17 +84,20 @@ class StylizeRequest:
         self.gatys.validate()
 
 
-def check_stylebank_styles(styles: tuple[Path, ...], style_names: tuple[str, ...], strength: float) -> None:
-    """StyleBank takes style names (banks of a model), not style images, and a strength in [0, 1].
+def check_stylebank_styles(styles: tuple[Path, ...], style_names: tuple[str, ...], strength: float,
+                           stroke: float = 1.0) -> None:
+    """StyleBank takes style names (banks of a model), not style images, a strength in [0, 1] and a
+    stroke size in :data:`STROKE_RANGE`.
 
     Raises:
-        InputError: Style images given, no style name, or a strength outside [0, 1].
+        InputError: Style images given, no style name, or a strength or stroke size out of range.
     """
     if styles:
         raise InputError("the stylebank method takes style names, not style images", setting="style_names")
     if not style_names:
         raise InputError("the stylebank method needs at least one style name", setting="style_names")
     check_number(strength, "strength", low=0.0, high=1.0, setting="strength")
+    check_number(stroke, "stroke size", low=STROKE_RANGE[0], high=STROKE_RANGE[1], setting="stroke")
 
 
 def check_style_weights(weights: tuple[float, ...] | None, n_styles: int) -> None:

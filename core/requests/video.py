@@ -51,7 +51,7 @@ class VideoRequest:
         preserve_color: ``"none"``, ``"luminance"`` (keep each frame's colours, the style's
             strokes) or ``"histogram"`` (match the result's colour statistics to the frame's);
             every method (Gatys applies it inside its optimisation, the others after the network).
-        model, style_names, style_weights, strength: StyleBank settings (see :class:`StylizeRequest`).
+        model, style_names, style_weights, strength, stroke: StyleBank settings (see :class:`StylizeRequest`).
         styles: Style image files (Gatys), or the reference image B′ (analogy).
         gatys: Gatys settings of the first frame; later frames run ``gatys_next_iterations``.
         analogy: Deep Image Analogy settings (its ``size`` is ignored: frames run at ``size``).
@@ -80,6 +80,7 @@ class VideoRequest:
     style_names: tuple[str, ...] = ()
     style_weights: tuple[float, ...] | None = None
     strength: float = 1.0
+    stroke: float = 1.0
     styles: tuple[Path, ...] = ()
     gatys: GatysConfig = field(default_factory=lambda: GatysConfig(iterations=100, pyramid_levels=1))
     gatys_next_iterations: int = 30
@@ -146,5 +147,5 @@ class VideoRequest:
                                  setting="styles")
             self.analogy.validate()
         else:
-            check_stylebank_styles(self.styles, self.style_names, self.strength)
+            check_stylebank_styles(self.styles, self.style_names, self.strength, self.stroke)
             check_style_weights(self.style_weights, len(self.style_names))

@@ -5,11 +5,16 @@ One reader for everything that looks at a model folder — the loader
 Blender add-on's style menu — so a malformed manifest is one clear :class:`ModelError` wherever it
 is met, before any weights are read (issue 18, class 4). The schema:
 
-* ``format``: ``"stylebank/2"`` or ``"stylebank/3"`` (the architectures of :mod:`.net`);
+* ``format``: ``"stylebank/2"``, ``"stylebank/3"`` or ``"stylebank/4"`` (the architectures of :mod:`.net`);
 * ``width``: a whole number 1…:data:`MAX_WIDTH` (not a float, not a bool);
 * ``[base]``: a table; ``file`` a relative file name, ``sha256`` 64 hex digits or empty (both optional);
+* ``stroke_reference`` (optional): the long side in pixels at which the model draws its strokes at
+  the size it was trained for; stylisation runs the network there and joins larger passes band by
+  band (:mod:`.scales`), so the look does not depend on the output size. Absent: one pass at the
+  output size (models made before it existed);
 * ``[styles.<name>]``: one table per style; names as :func:`check_style_name` allows; ``file``
-  and ``sha256`` as for the base; any other key is free metadata.
+  and ``sha256`` as for the base; ``strength`` (optional, 0…1) the style's default strength; any
+  other key is free metadata.
 
 The manifest must be a regular file of at most 1 MiB (a FIFO or device file is refused without
 being opened: it would block the reader or never end).
@@ -24,15 +29,18 @@ from pathlib import Path
 from ..foundation.errors import InputError, ModelError
 from ..foundation.files import read_small_text
 
-__all__ = ["ARCHITECTURES", "FORMATS", "MANIFEST", "MAX_WIDTH", "check_style_name", "read_manifest"]
+__all__ = ["ARCHITECTURES", "FORMATS", "MANIFEST", "MAX_WIDTH", "STROKE_REFERENCE_RANGE", "check_style_name",
+           "read_manifest", "stroke_reference"]
 
 #: Architectures of :mod:`core.stylebank.net` (checked equal there).
-ARCHITECTURES = (2, 3)
+ARCHITECTURES = (2, 3, 4)
 #: ``stylebank/<arch>`` → the architecture it names.
 FORMATS = {f"stylebank/{arch}": arch for arch in ARCHITECTURES}
 MANIFEST = "model.toml"
 #: Widest network a manifest may declare (the paper's is 32; memory grows with its square).
 MAX_WIDTH = 256
+#: Accepted ``stroke_reference`` values (long side in px).
+STROKE_REFERENCE_RANGE = (16, 8192)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -96,4 +104,18 @@ def read_manifest(model_dir: str | Path) -> dict:
         except InputError as exc:
             raise ModelError(f"{path}: {exc}") from None
         _file_entry(path, f"[styles.{name}]", entry)
+        strength = entry.get("strength")
+        if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float))
+                                     or not 0.0 <= strength <= 1.0):
+            raise ModelError(f"{path}: [styles.{name}].strength must be a number in 0…1, got {strength!r}")
+    ref = data.get("stroke_reference")
+    low, high = STROKE_REFERENCE_RANGE
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, int) or not low <= ref <= high):
+        raise ModelError(f"{path}: stroke_reference must be a whole number {low}…{high} (pixels), got {ref!r}")
     return data
+
+
+def stroke_reference(manifest: dict) -> int | None:
+    """The model's stroke reference size (long side in px), or ``None`` for one pass at the output size."""
+    return manifest.get("stroke_reference")
+

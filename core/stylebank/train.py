@@ -86,6 +86,9 @@ class TrainConfig:
             D learn: at ``1``, 2,400 joint steps at lr 3e-4 took the identity branch from 29.9 to
             27.2 dB (architecture 3, width 24). ``0`` keeps E and D frozen for style, as in the
             bank warm-up.
+        identity_ssim_weight: Weight of ``1 − SSIM(D(E(I)), I)`` (Gaussian window σ 1.5, the metric of
+            ``bench/stylebank.py``; ``pytorch-msssim``) added to the identity steps' loss. ``0``: the
+            paper's squared error only, which trains a blurred reconstruction of fine texture.
         precision: ``"auto"`` (bfloat16 autocast where the hardware computes it natively — a CUDA
             GPU or an AMX / AVX-512-BF16 CPU — else float32), ``"fp32"`` or ``"bf16"``; see
             :func:`core.foundation.device.training_autocast`. Weights, optimiser state and losses
@@ -112,6 +115,7 @@ class TrainConfig:
     seed: int = 0
     bank_warmup: int = 0
     ed_style_scale: float = 1.0
+    identity_ssim_weight: float = 0.0
     precision: str = "auto"
 
     def validate(self) -> None:
@@ -129,7 +133,7 @@ class TrainConfig:
         check_number(self.scale_jitter, "scale_jitter", low=1.0, high=4.0)
         check_number(self.lr, "learning rate (lr)", low=0, low_open=True, high=10.0)
         check_number(self.ed_style_scale, "ed_style_scale", low=0, high=1.0)
-        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "identity_weight", "identity_ssim_weight"):
             check_number(getattr(self, name), name, low=0)
         if self.size % SIZE_MULTIPLE:
             raise InputError(f"size must be a multiple of {SIZE_MULTIPLE}, got {self.size}")
@@ -338,6 +342,36 @@ def _restore(state: dict, net: torch.nn.Module, opt: torch.optim.Optimizer, rng:
     return int(state["step"])
 
 
+#: ``(from, to)`` architectures a resume may grow a checkpoint between: the new network computes the
+#: same images at first (its new layers start as the identity; :mod:`core.stylebank.net`).
+GROWTHS = ((3, 4),)
+
+
+def _grow(state: dict, saved_arch: int, net: StyleBankNet, opt: torch.optim.Optimizer,
+          rng: np.random.Generator) -> int:
+    """Resume a checkpoint of a smaller architecture into ``net`` (see :data:`GROWTHS`); return its step.
+
+    The saved weights and their Adam moments go to the parameters of the same name; the new
+    layers keep their initial (identity) values and start with no Adam state. The random
+    generators continue as in :func:`_restore`.
+    """
+    old = StyleBankNet(net.width, tuple(net.styles), arch=saved_arch)
+    old_names = [n for n, _ in old.named_parameters()]
+    new_index = {n: i for i, (n, _) in enumerate(net.named_parameters())}
+    missing, unexpected = net.load_state_dict(state["model"], strict=False)
+    if unexpected or any(".half_res." not in k for k in missing):
+        raise ModelError(f"checkpoint of architecture {saved_arch} does not fit architecture {net.arch}: "
+                         f"missing {[k for k in missing if '.half_res.' not in k]}, unexpected {unexpected}")
+    saved_group = state["optim"]["param_groups"][0]
+    opt.load_state_dict({
+        "state": {new_index[old_names[i]]: entry for i, entry in state["optim"]["state"].items()},
+        "param_groups": [{**saved_group, "params": list(range(len(new_index)))}],
+    })
+    rng.bit_generator.state = json.loads(state["rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"])
+
+
 def _log(model_dir: Path, record: dict) -> None:
     with open(model_dir / LOG, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
@@ -347,6 +381,15 @@ def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def _ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM of two batches in [0, 1] (Gaussian window σ 1.5, like ``bench/image_metrics.ssim``)."""
+    try:
+        from pytorch_msssim import ssim
+    except ImportError as exc:  # an optional dependency of training only
+        raise InputError("identity_ssim_weight needs the pytorch-msssim package: pip install pytorch-msssim") from exc
+    return ssim(a, b, data_range=1.0, size_average=True)
 
 
 def _run_loop(net, params, opt, vgg, crops, loss_fn, config, styles, start_step, total_steps, rng, model_dir,
@@ -362,6 +405,10 @@ def _run_loop(net, params, opt, vgg, crops, loss_fn, config, styles, start_step,
                 out = net.reconstruct(batch)
             loss = config.identity_weight * F.mse_loss(out.float(), batch)
             record = {"branch": "identity", "identity": float(loss.detach())}
+            if config.identity_ssim_weight:
+                similarity = _ssim(out.float(), batch)
+                loss = loss + config.identity_ssim_weight * (1.0 - similarity)
+                record["ssim"] = float(similarity.detach())
         else:
             # Round robin over the styles, counting stylising steps only.
             done = (step - warmup_end) // (config.t + 1) * config.t + cycle if identity else step
@@ -448,18 +495,25 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
     params = list(net.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)
-    step = 0
+    step, grown = 0, False
     if resume and ckpt_path.exists():
         state = _load_checkpoint(ckpt_path)
         if json.loads(state["styles"]) != names:
             raise InputError(f"checkpoint styles {json.loads(state['styles'])} differ from {names}; "
                              "resume with the same --style list")
         saved_cfg = json.loads(state["config"])
-        for key in ("arch", "width"):
-            if saved_cfg.get(key, 2 if key == "arch" else None) != getattr(config, key):
-                raise InputError(f"checkpoint {key} {saved_cfg.get(key)} differs from {getattr(config, key)}; "
-                                 f"resume with the same {key}")
-        step = _restore(state, net, opt, rng)
+        if saved_cfg.get("width") != config.width:
+            raise InputError(f"checkpoint width {saved_cfg.get('width')} differs from {config.width}; "
+                             "resume with the same width")
+        saved_arch = saved_cfg.get("arch", 2)
+        if saved_arch == config.arch:
+            step = _restore(state, net, opt, rng)
+        elif (saved_arch, config.arch) in GROWTHS:
+            step, grown = _grow(state, saved_arch, net, opt, rng), True
+            _log(model_dir, {"step": step, "phase": "grow", "from_arch": saved_arch, "to_arch": config.arch})
+        else:
+            raise InputError(f"checkpoint arch {saved_arch} differs from {config.arch}; resume with the same arch"
+                             + "".join(f" (or grow {a} → {b})" for a, b in GROWTHS if a == saved_arch))
         for group in opt.param_groups:  # the run's learning rate (a later stage may lower it); Adam's moments stay
             group["lr"] = config.lr
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
@@ -479,6 +533,9 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
                    base_info={**info, "steps": at, "seconds_this_run": elapsed},
                    bank_info={n: {"image": Path(p).name, "steps": at} for n, p in styles.items()})
 
+    if grown:  # the folder's model becomes the grown architecture at once (its manifest names the format)
+        (model_dir / MANIFEST).unlink(missing_ok=True)
+        checkpoint(step)
     try:
         last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, names, step, total, rng, model_dir, device,
                          tracker, True, config.ae_warmup, "train", checkpoint)

@@ -66,10 +66,19 @@ def _feature_flow(flow: np.ndarray, conf: np.ndarray, feat_hw: tuple[int, int], 
 
 
 class _StyleBankFrames:
+    """StyleBank per frame, with the stroke-size pyramid of :mod:`core.stylebank.scales`.
+
+    With feature blending, each pass of the pyramid blends its own features with the previous
+    frame's features of the same pass, so the state is a list with one tensor per pass.
+    """
+
     def __init__(self, request: VideoRequest, device: torch.device) -> None:
+        from ..stylebank.manifest import stroke_reference
         from ..stylebank.model import load_model
+        from ..stylebank.scales import reference_long_side
 
         self.net, self.manifest = load_model(request.model, list(request.style_names), device=device)
+        self.reference = reference_long_side(stroke_reference(self.manifest), request.stroke)
         self.request, self.device = request, device
         self.amp = autocast_context(device) if device.type == "cuda" else None
 
@@ -79,21 +88,34 @@ class _StyleBankFrames:
         from contextlib import nullcontext
 
         from ..stylebank.fusion import padding_for, stylebank_decode, stylebank_features
+        from ..stylebank.scales import multiscale, resize_to
 
         r = self.request
-        with torch.inference_mode(), (self.amp() if self.amp else nullcontext()):
-            feats, size = stylebank_features(self.net, frame.to(self.device), list(r.style_names),
-                                             weights=None if r.style_weights is None else list(r.style_weights),
-                                             masks=None if masks is None else [m.to(self.device) for m in masks],
-                                             strength=r.strength)
-            if prev is not None and r.blend in ("feature", "both") and prev.get("features") is not None:
-                pad = padding_for(*size)
-                fflow, fconf = _feature_flow(flow, conf, tuple(feats.shape[-2:]), pad, self.device)
-                warped = flowlib.warp(prev["features"].to(self.device, feats.dtype), fflow.to(feats.dtype))
+        keep_features = r.blend in ("feature", "both")
+        previous = prev.get("features") if prev is not None and keep_features else None
+        masks = None if masks is None else [m.to(self.device) for m in masks]
+        features: list[torch.Tensor] = []
+
+        def run_pass(index: int, image: torch.Tensor) -> torch.Tensor:
+            pass_hw = tuple(image.shape[-2:])
+            feats, size = stylebank_features(
+                self.net, image, list(r.style_names),
+                weights=None if r.style_weights is None else list(r.style_weights),
+                masks=None if masks is None else [resize_to(m, pass_hw) for m in masks], strength=r.strength)
+            if previous is not None and flow is not None and index < len(previous) \
+                    and tuple(previous[index].shape) == tuple(feats.shape):
+                pass_flow, pass_conf = (flow, conf) if pass_hw == tuple(flow.shape[:2]) \
+                    else flowlib.resize_motion(flow, conf, pass_hw)
+                fflow, fconf = _feature_flow(pass_flow, pass_conf, tuple(feats.shape[-2:]), padding_for(*size),
+                                             self.device)
+                warped = flowlib.warp(previous[index].to(self.device, feats.dtype), fflow.to(feats.dtype))
                 feats = feats + (r.keep * fconf.to(feats.dtype)) * (warped - feats)
-            out = stylebank_decode(self.net, feats, size).float()
-        state = {"features": feats.float() if r.blend in ("feature", "both") else None}
-        return out.clamp(0, 1).cpu(), state
+            features.append(feats.float())
+            return stylebank_decode(self.net, feats, size).float()
+
+        with torch.inference_mode(), (self.amp() if self.amp else nullcontext()):
+            out = multiscale(frame.to(self.device), self.reference, run_pass)
+        return out.clamp(0, 1).cpu(), {"features": features if keep_features else None}
 
 
 class _GatysFrames:
@@ -276,7 +298,8 @@ class OnlineStylizer:
 
         return estimate
 
-    def restore(self, prev_frame: torch.Tensor, prev_output: torch.Tensor, features: torch.Tensor | None = None) -> str:
+    def restore(self, prev_frame: torch.Tensor, prev_output: torch.Tensor,
+                features: list[torch.Tensor] | None = None) -> str:
         """Re-create the state after frame ``t−1`` from its input and its finished output.
 
         Returns:

@@ -342,3 +342,43 @@ def test_cli_stylebank_contract(net, tmp_path, capsys):
     code = main(["stylize", str(content), str(mask), "-o", str(out), "--method", "stylebank", "--style", "a",
                  "--model", str(model), "--quiet"])
     assert code != 0 and "style names" in capsys.readouterr().err
+
+
+def test_a_resume_grows_architecture_3_into_4_without_changing_a_picture(encoder, content_dir, style_files, tmp_path):
+    """Architecture 4's new residual blocks start as the identity: the grown model draws the same images,
+    keeps the banks' Adam moments, and then trains its new blocks too."""
+    styles = {"red": style_files[0], "blue": style_files[1]}
+    small = {**TINY.__dict__, "arch": 3}
+    train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**{**small, "steps": 2}))
+    before, _ = load_model(tmp_path / "m")
+    # zero further steps: the resume only grows and writes the model folder
+    train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**{**small, "arch": 4, "steps": 2}),
+          resume=True)
+    grown, manifest = load_model(tmp_path / "m")
+    assert manifest["format"] == "stylebank/4" and grown.arch == 4
+    x = _x(40, 48)
+    with torch.no_grad():
+        assert torch.equal(before.reconstruct(x), grown.reconstruct(x))
+        assert torch.equal(before.stylise(x, "red"), grown.stylise(x, "red"))
+    train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**{**small, "arch": 4, "steps": 5}),
+          resume=True)
+    later, _ = load_model(tmp_path / "m")
+    new_block = later.decoder.half_res[0].body[2].weight
+    assert new_block.abs().sum() > 0  # the grown blocks learn
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    assert [r for r in log if r["phase"] == "grow"] == [{"step": 4, "phase": "grow", "from_arch": 3, "to_arch": 4}]
+    with pytest.raises(InputError, match="arch 4 differs from 3"):
+        train(content_dir, styles, tmp_path / "m", encoder, config=TrainConfig(**small), resume=True)
+
+
+def test_identity_ssim_term_is_logged_and_changes_the_auto_encoder(encoder, content_dir, style_files, tmp_path):
+    styles = {"red": style_files[0]}
+    base = {**TINY.__dict__, "steps": 0, "ae_warmup": 3}
+    train(content_dir, styles, tmp_path / "mse", encoder, config=TrainConfig(**base))
+    train(content_dir, styles, tmp_path / "ssim", encoder, config=TrainConfig(**{**base, "identity_ssim_weight": 5.0}))
+    log = [json.loads(line) for line in (tmp_path / "ssim" / "train_log.jsonl").read_text().splitlines()]
+    assert all(0 < r["ssim"] <= 1 for r in log)
+    a, b = load_model(tmp_path / "mse")[0], load_model(tmp_path / "ssim")[0]
+    assert any(not torch.equal(p, q) for p, q in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()))
+    with pytest.raises(InputError, match="identity_ssim_weight"):
+        TrainConfig(identity_ssim_weight=-1).validate()
