@@ -191,14 +191,15 @@ def _load_png(path: Path):
 # The two sides
 # --------------------------------------------------------------------------------------------
 
-def _ours_fn(net, style: str):
+def _ours_fn(net, style: str, reference: int | None = None):
+    """Ours as the product runs it: uint8 in, uint8 out, the stroke pyramid from ``reference``."""
     import torch
 
     from core.stylebank.infer import stylize_stylebank
 
     def run(arr):
         x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-        out = stylize_stylebank(net, x, [style]).image[0]
+        out = stylize_stylebank(net, x, [style], reference=reference).image[0]
         return out.permute(1, 2, 0).mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
 
     return run
@@ -248,7 +249,7 @@ def _run_driver(job: dict, workdir: Path, tag: str, threads: int) -> dict:
 # --------------------------------------------------------------------------------------------
 
 def measure_latency(net, style: str, style_image: Path, photos: list[Path], sizes, args, workdir: Path) -> dict:
-    ours = _ours_fn(net, style)
+    ours = _ours_fn(net, style, args.reference)
     out = {}
     stl_meta = None
     for w, h in sizes:
@@ -289,7 +290,7 @@ def measure_quality(net, style: str, style_image: Path, photos: list[Path], args
     from core.stylebank.train import PerceptualLoss, TrainConfig
     from core.nn.vgg import get_encoder
 
-    ours = _ours_fn(net, style)
+    ours = _ours_fn(net, style, args.reference)
     items = []
     qdir = workdir / "quality"
     for p in photos:
@@ -385,6 +386,79 @@ def measure_identity(net, style: str, photos: list[Path], size: int, workdir: Pa
     return {"size": size, "per_image": rows, "mean": mean,
             "goals": {"psnr_min": GOAL_IDENTITY_PSNR, "ssim_min": GOAL_IDENTITY_SSIM},
             "ok": mean["psnr"] >= GOAL_IDENTITY_PSNR and mean["ssim"] >= GOAL_IDENTITY_SSIM}
+
+
+STROKE_PHOTOS = ("avril.jpg", "newyork.jpg", "golden_gate.jpg")
+
+
+def measure_stroke(net, style: str, reference: int | None, sizes: list[int], workdir: Path,
+                   sample_prefix: Path) -> dict:
+    """Does the look depend on the output size? The same photo stylised at a small and a large long
+    side; the large result is area-averaged to the small size and compared with the small result:
+
+    * ``psnr``: how alike the two pictures are (same strokes, same layout → high);
+    * ``centroid_ratio``: the spectral centroid of the luminance (mean spatial frequency, weighted
+      by the amplitude spectrum) of the averaged-down large result over the small result's. Strokes
+      of the same relative size give 1.0; strokes relatively smaller at the large size (a network
+      that draws a fixed number of pixels) give more than 1.
+
+    Both for the product's path (``reference``: the stroke pyramid) and for one pass at the output size.
+    """
+    import numpy as np
+    import torch
+
+    from core.stylebank.infer import stylize_stylebank
+    from image_metrics import luminance, psnr
+
+    def centroid(img: np.ndarray) -> float:
+        y = luminance(img)
+        amp = np.abs(np.fft.rfft2(y - y.mean()))
+        fy = np.fft.fftfreq(y.shape[0])[:, None]
+        fx = np.fft.rfftfreq(y.shape[1])[None, :]
+        return float((amp * np.hypot(fy, fx)).sum() / amp.sum())
+
+    def run(arr, ref):
+        x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+        out = stylize_stylebank(net, x, [style], reference=ref).image[0]
+        return out.permute(1, 2, 0).mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+
+    small_side, large_side = sizes
+    rows, crops = [], []
+    for name in STROKE_PHOTOS:
+        path = SHARED / "content" / name
+        if not path.is_file():
+            continue
+        arr = _read_uint8(path)
+        h, w = arr.shape[:2]
+        size_of = lambda side: (max(8, round(h * side / max(h, w))), max(8, round(w * side / max(h, w))))  # noqa: E731
+        small_in, large_in = _resize_uint8(arr, size_of(small_side)), _resize_uint8(arr, size_of(large_side))
+        row = {"photo": name}
+        for mode, ref in (("pyramid", reference), ("one_pass", None)):
+            if mode == "pyramid" and reference is None:
+                continue
+            small, large = run(small_in, ref), run(large_in, ref)
+            down = _resize_uint8(large, small.shape[:2])
+            row[mode] = {"psnr": round(psnr(small, down), 2), "centroid_ratio": round(centroid(down) / centroid(small), 3)}
+            if name == STROKE_PHOTOS[0]:
+                cy, cx, side = large.shape[0] // 3, large.shape[1] // 3, min(large.shape[:2]) // 3
+                s_cy, s_cx = round(cy * small.shape[0] / large.shape[0]), round(cx * small.shape[1] / large.shape[1])
+                s_side = max(8, round(side * small.shape[0] / large.shape[0]))
+                up = _resize_uint8(small[s_cy : s_cy + s_side, s_cx : s_cx + s_side], (side, side))
+                crops.append((mode, up, large[cy : cy + side, cx : cx + side]))
+        rows.append(row)
+        _log(f"stroke {name}: " + ", ".join(f"{m} PSNR {row[m]['psnr']} dB, centroid ×{row[m]['centroid_ratio']}"
+                                             for m in ("pyramid", "one_pass") if m in row))
+    if crops:
+        import numpy as np
+
+        sheet = np.concatenate([np.concatenate([small, large], axis=1) for _, small, large in crops], axis=0)
+        _save_png(Path(f"{sample_prefix}_stroke.png"), sheet)
+    modes = [m for m in ("pyramid", "one_pass") if rows and m in rows[0]]
+    mean = {m: {k: round(statistics.fmean(r[m][k] for r in rows), 3) for k in ("psnr", "centroid_ratio")}
+            for m in modes}
+    return {"sizes": sizes, "reference": reference, "photos": rows, "mean": mean,
+            "sheet": "rows: " + ", ".join(m for m, _, _ in crops) + "; left the small result enlarged, right the large "
+                     "result, the same part of the picture at 100 %"}
 
 
 def measure_bytes(model_dir: Path, manifest: dict, net) -> dict:
@@ -641,7 +715,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--add-batch", type=int, default=4, help="add-style batch size (default 4)")
     p.add_argument("--add-style-image", default=None, help="image of the added style (default asheville.jpg)")
     p.add_argument("--identity-size", type=int, default=None, help="identity-branch long side (default 512)")
-    p.add_argument("--skip", nargs="*", default=[], choices=["latency", "quality", "identity", "bytes", "add"],
+    p.add_argument("--stroke", type=float, default=1.0, help="stroke size (default 1: the model's own)")
+    p.add_argument("--stroke-sizes", nargs=2, type=int, default=None,
+                   help="long sides compared for the stroke size (default 512 1920)")
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["latency", "quality", "identity", "bytes", "add", "stroke"],
                    help="parts to leave out")
     a = p.parse_args(argv)
     q = a.quick
@@ -652,6 +730,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.quality_size = a.quality_size if a.quality_size is not None else (160 if q else 0)
     a.add_steps = a.add_steps if a.add_steps is not None else (5 if q else 300)
     a.identity_size = a.identity_size or (128 if q else 512)
+    a.stroke_sizes = a.stroke_sizes or ([96, 288] if q else [512, 1920])
     if a.out is None:
         a.out = Path(tempfile.gettempdir()) / "stylebank_quick.json" if q else DEFAULT_OUT
     if a.repeats < 5 and not q:
@@ -682,6 +761,10 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"snapshotting {model_src}")
         net, manifest = _snapshot_model(model_src, snap)
         style, style_image = pick_style(manifest, model_src, args.style, args.style_image, STYLES_DIR)
+        from core.stylebank.manifest import stroke_reference
+        from core.stylebank.scales import reference_long_side
+
+        args.reference = reference_long_side(stroke_reference(manifest), args.stroke)
         base = manifest.get("base", {})
         training = Path(base.get("content", ""))
         photos = _pick_photos(HELD_OUT, max(args.images, args.latency_images))
@@ -698,7 +781,8 @@ def main(argv: list[str] | None = None) -> int:
             "model": {"dir": str(model_src), "width": int(manifest["width"]), "styles": list(manifest.get("styles", {})),
                       "base_steps": base.get("steps"), "base_size": base.get("size"),
                       "base_content": base.get("content"), "base_sha256": base.get("sha256")},
-            "style": style, "style_image": style_image.name, "stl": {}, "notes": [],
+            "style": style, "style_image": style_image.name, "stroke": args.stroke,
+            "stroke_reference": args.reference, "stl": {}, "notes": [],
         }
         if load_start and load_start[0] > 0.5 * (os.cpu_count() or 1):
             results["notes"].append(f"The machine was busy at the start (load average {load_start}); "
@@ -718,6 +802,9 @@ def main(argv: list[str] | None = None) -> int:
         if "quality" not in args.skip:
             results["quality"] = measure_quality(net, style, style_image, photos[: args.images], args, workdir,
                                                  sample_prefix)
+            save()
+        if "stroke" not in args.skip:
+            results["stroke"] = measure_stroke(net, style, args.reference, args.stroke_sizes, workdir, sample_prefix)
             save()
         if "identity" not in args.skip:
             results["identity"] = measure_identity(net, style, photos[: args.images], args.identity_size, workdir,

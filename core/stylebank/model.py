@@ -85,7 +85,8 @@ def _prefixed(module: torch.nn.Module, prefix: str) -> dict[str, torch.Tensor]:
 
 
 def save_model(net: StyleBankNet, model_dir: str | Path, *, base_info: dict | None = None,
-               bank_info: dict[str, dict] | None = None, styles: list[str] | None = None) -> Path:
+               bank_info: dict[str, dict] | None = None, styles: list[str] | None = None,
+               stroke_reference: int | None = None) -> Path:
     """Write (or update) a model folder.
 
     Args:
@@ -95,6 +96,8 @@ def save_model(net: StyleBankNet, model_dir: str | Path, *, base_info: dict | No
         bank_info: Metadata per style.
         styles: Banks to write; all when ``None``. The base file is written only if missing or when
             ``base_info`` is given.
+        stroke_reference: The manifest's ``stroke_reference`` (see :mod:`.manifest`); kept as it is
+            when ``None``.
 
     Returns:
         The folder.
@@ -106,6 +109,8 @@ def save_model(net: StyleBankNet, model_dir: str | Path, *, base_info: dict | No
     if manifest.get("width") != net.width or manifest.get("format") != format_of(net):
         raise ModelError(f"{model_dir} holds a {manifest.get('format')} width-{manifest.get('width')} model; "
                          f"this network is {format_of(net)} width {net.width}")
+    if stroke_reference is not None:
+        manifest["stroke_reference"] = int(stroke_reference)
     base_path = model_dir / BASE_FILE
     if base_info is not None or not base_path.exists():
         digest = _save_tensors({**_prefixed(net.encoder, "encoder"), **_prefixed(net.decoder, "decoder")}, base_path)

@@ -383,6 +383,17 @@ def _hardware(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
+def stroke_reference_for(config: TrainConfig) -> int:
+    """The long side at which a model trained with ``config`` draws its strokes at their trained size.
+
+    The training photos are scaled so their short side is about ``1.15 × size`` (long side about
+    ``1.7 × size`` for 3:2 photos) and the style targets are computed at ``style_size``; twice the
+    crop size (512 px for 256 px crops) lies between the two and is what the stroke pyramid
+    (:mod:`core.stylebank.scales`) uses as the reference.
+    """
+    return 2 * config.size
+
+
 def _ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of two batches in [0, 1] (Gaussian window σ 1.5, like ``bench/image_metrics.ssim``)."""
     try:
@@ -531,7 +542,8 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
         elapsed = round(time.perf_counter() - start, 1)
         save_model(net, model_dir,
                    base_info={**info, "steps": at, "seconds_this_run": elapsed},
-                   bank_info={n: {"image": Path(p).name, "steps": at} for n, p in styles.items()})
+                   bank_info={n: {"image": Path(p).name, "steps": at} for n, p in styles.items()},
+                   stroke_reference=stroke_reference_for(config))
 
     if grown:  # the folder's model becomes the grown architecture at once (its manifest names the format)
         (model_dir / MANIFEST).unlink(missing_ok=True)

@@ -29,6 +29,18 @@ def model_dir(tmp_path_factory) -> Path:
     return save_model(net, tmp_path_factory.mktemp("model") / "m", base_info={"steps": 0})
 
 
+@pytest.fixture(scope="module")
+def stroked_model_dir(model_dir, tmp_path_factory) -> Path:
+    """The same model with a stroke reference: frames run as a pyramid of three passes."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("stroked") / "m"
+    shutil.copytree(model_dir, folder)
+    manifest = folder / "model.toml"
+    manifest.write_text("stroke_reference = 24\n" + manifest.read_text())
+    return folder
+
+
 def _pan(folder: Path, frames: int = FRAMES, ext: str = "png", first: int = 1) -> Path:
     """A camera pan over a real photo: frame k is the window shifted by k·STEP pixels."""
     big = photo("astronaut", 160)
@@ -61,10 +73,14 @@ def test_coherent_output_has_a_lower_warping_error_than_per_frame(model_dir, tmp
     assert torch.equal(_read_all(tmp_path / "per")[0], _read_all(tmp_path / "coh")[0])
 
 
-@pytest.mark.parametrize("blend, preserve", [("image", "none"), ("feature", "none"), ("image", "luminance")])
-def test_a_stopped_run_resumes_without_losing_or_changing_a_frame(model_dir, tmp_path, blend, preserve):
-    """Also with colour preservation: the written frames then differ from the engine's own results."""
+@pytest.mark.parametrize("blend, preserve, stroked", [("image", "none", False), ("feature", "none", False),
+                                                      ("image", "luminance", False), ("feature", "none", True)])
+def test_a_stopped_run_resumes_without_losing_or_changing_a_frame(model_dir, stroked_model_dir, tmp_path, blend,
+                                                                   preserve, stroked):
+    """Also with colour preservation (the written frames then differ from the engine's own results) and
+    with a stroke reference (the feature state is one tensor per pass of the pyramid)."""
     src = _pan(tmp_path / "in")
+    model_dir = stroked_model_dir if stroked else model_dir
     run_video(_request(src, tmp_path / "full", model_dir, blend=blend, preserve_color=preserve))
 
     def stop_after_three(event):
@@ -243,3 +259,18 @@ def test_analogy_video_is_coherent(encoder, tmp_path):
     assert coh.warping_error < per.warping_error, (coh.warping_error, per.warping_error)
     with pytest.raises(InputError, match="exactly one reference"):
         run_video(VideoRequest(output=tmp_path / "bad", **{**common, "styles": (ref, ref)}))
+
+
+def test_feature_blending_carries_every_pass_of_the_stroke_pyramid(stroked_model_dir, model_dir, tmp_path):
+    """With a stroke reference each pass blends its own features: coherent beats per-frame there too."""
+    src = _pan(tmp_path / "in")
+    inputs = [read_image(p).srgb() for p in sorted((tmp_path / "in").glob("*.png"))]
+    per = run_video(_request(src, tmp_path / "per", stroked_model_dir, coherent=False))
+    coh = run_video(_request(src, tmp_path / "coh", stroked_model_dir, blend="feature", restore_detail=False))
+    plain = run_video(_request(src, tmp_path / "plain", model_dir, coherent=False))
+    assert per.computed == coh.computed == plain.computed == FRAMES
+    e_per = warping_error(_read_all(tmp_path / "per"), inputs)
+    e_coh = warping_error(_read_all(tmp_path / "coh"), inputs)
+    assert e_coh < 0.7 * e_per, (e_coh, e_per)
+    # the stroke reference changes the pictures (three passes instead of one)
+    assert not torch.equal(_read_all(tmp_path / "per")[0], _read_all(tmp_path / "plain")[0])

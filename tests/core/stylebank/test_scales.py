@@ -120,3 +120,16 @@ def test_stroke_reference_in_the_manifest(tmp_path):
         manifest_path.write_text(f"stroke_reference = {bad}\n" + text)
         with pytest.raises(ModelError, match="stroke_reference"):
             load_model(tmp_path / "m")
+
+
+def test_training_writes_the_stroke_reference(encoder, tmp_path):
+    from core.io.images import write_image
+    from core.stylebank.train import TrainConfig, train
+    from tests.conftest import stripes
+
+    content = tmp_path / "content"
+    write_image(content / "a.png", photo("astronaut", 40))
+    write_image(tmp_path / "s.png", stripes((0.9, 0.1, 0.1), (0.1, 0.1, 0.1), 32))
+    config = TrainConfig(size=16, batch_size=1, steps=0, ae_warmup=1, width=4, style_size=32)
+    train(content, {"red": tmp_path / "s.png"}, tmp_path / "m", encoder, config=config)
+    assert load_model(tmp_path / "m")[1]["stroke_reference"] == 32
