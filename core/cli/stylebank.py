@@ -8,7 +8,9 @@ from pathlib import Path
 from .common import Parser, progress_bar, report
 
 
-def _train_config(args: argparse.Namespace, **overrides):
+def _train_config(args: argparse.Namespace, defaults: dict | None = None, **overrides):
+    """:class:`TrainConfig` from the options given (``defaults`` for the others, then the class's)."""
+    defaults = defaults or {}
     from ..stylebank.train import TrainConfig
 
     values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
@@ -16,7 +18,9 @@ def _train_config(args: argparse.Namespace, **overrides):
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
                                             "checkpoint_every", "precision", "bank_warmup", "ed_style_scale",
                                             "identity_ssim_weight", "seed") if getattr(args, k, None) is not None}
-    values.update(overrides)
+    if getattr(args, "content_layers", None):
+        values["content_layers"] = tuple(args.content_layers)
+    values = {**defaults, **values, **overrides}
     config = TrainConfig(**values)
     config.validate()  # before the loss network is loaded: a bad value is one line, at once
     return config
@@ -42,10 +46,13 @@ def _run_train(args: argparse.Namespace) -> int:
 def _run_add(args: argparse.Namespace) -> int:
     from ..foundation.device import resolve_device
     from ..nn.vgg import get_encoder
-    from ..stylebank.train import add_style, parse_style_specs
+    from ..stylebank.model import read_manifest
+    from ..stylebank.train import add_style, base_loss_settings, parse_style_specs
 
     (name, image), = parse_style_specs([args.style]).items()
-    config = _train_config(args, ae_warmup=0, steps=args.steps if args.steps is not None else 1000)
+    # the new bank learns with the loss the base was trained with, unless an option says otherwise
+    config = _train_config(args, base_loss_settings(read_manifest(args.model_dir)), ae_warmup=0,
+                           steps=args.steps if args.steps is not None else 1000)
     device = resolve_device(args.device)
     vgg = get_encoder(args.encoder_weights, device=device)
     with progress_bar(f"add-style {name}", args.quiet) as progress:
@@ -81,6 +88,9 @@ def add_parser(sub) -> None:
         q.add_argument("--steps", type=int, default=None, help=steps_help)
         q.add_argument("--lr", type=float, default=None)
         q.add_argument("--content-weight", type=float, default=None)
+        q.add_argument("--content-layers", nargs="+", default=None, metavar="LAYER",
+                       help="loss-network layers of the content loss (train default relu2_2 relu3_3; add-style "
+                            "default: the base model's)")
         q.add_argument("--style-weight", type=float, default=None)
         q.add_argument("--tv-weight", type=float, default=None)
         q.add_argument("--identity-weight", type=float, default=None, help="auto-encoder loss weight")

@@ -364,15 +364,17 @@ def run_learn_style(request: LearnStyleRequest, progress: ProgressCallback | Non
     from ..io.images import read_image
     from ..nn.vgg import get_encoder
     from ..stylebank.thumbnails import write_thumbnails
-    from ..stylebank.train import TrainConfig, add_style, add_style_checkpoint
+    from ..stylebank.manifest import read_manifest
+    from ..stylebank.train import TrainConfig, add_style, add_style_checkpoint, base_loss_settings
 
     model_dir = Path(request.model_dir)
     base = Path(request.base_model) if request.base_model is not None else VENDORED_DIR / "stylebank"
     style_image = Path(request.style_image)
     files = _content_files(request.content)
     _check_images(style_image, files)
+    loss = base_loss_settings(read_manifest(model_dir if _holds_model(model_dir) else base))
     config = TrainConfig(steps=request.steps, ae_warmup=0, size=request.size, batch_size=request.batch_size,
-                         checkpoint_every=request.checkpoint_every)
+                         checkpoint_every=request.checkpoint_every, **loss)
     config.validate()
     run = _check_target(request, model_dir, base, config, sha256_of(style_image))
     device = resolve_device(request.device)

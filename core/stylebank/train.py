@@ -342,6 +342,20 @@ def _restore(state: dict, net: torch.nn.Module, opt: torch.optim.Optimizer, rng:
     return int(state["step"])
 
 
+#: The settings of the stylising loss, recorded in ``model.toml`` (``[base.loss]``) so a style added
+#: later (:func:`add_style`) learns with the loss the base was trained with (:func:`base_loss_settings`).
+LOSS_SETTINGS = ("content_layers", "style_layers", "content_weight", "style_weight", "tv_weight", "style_size")
+
+
+def base_loss_settings(manifest: dict) -> dict:
+    """The :data:`LOSS_SETTINGS` the model's base was trained with (``{}`` for models that do not say),
+    as :class:`TrainConfig` keyword arguments."""
+    loss = manifest.get("base", {}).get("loss", {})
+    if not isinstance(loss, dict):
+        return {}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in loss.items() if k in LOSS_SETTINGS}
+
+
 #: ``(from, to)`` architectures a resume may grow a checkpoint between: the new network computes the
 #: same images at first (its new layers start as the identity; :mod:`core.stylebank.net`).
 GROWTHS = ((3, 4),)
@@ -535,7 +549,8 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
     net.train()
     info = {"content": str(content_dir), "content_images": len(crops.files), "size": config.size,
             "batch_size": config.batch_size, "t": config.t, "hardware": _hardware(device),
-            "loss_network": f"{vgg.architecture} ({Path(vgg.source).name})"}
+            "loss_network": f"{vgg.architecture} ({Path(vgg.source).name})",
+            "loss": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items() if k in LOSS_SETTINGS}}
 
     def checkpoint(at: int) -> None:
         _save_checkpoint(ckpt_path, net, opt, at, rng, config, names, "train")

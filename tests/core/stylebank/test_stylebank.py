@@ -382,3 +382,19 @@ def test_identity_ssim_term_is_logged_and_changes_the_auto_encoder(encoder, cont
     assert any(not torch.equal(p, q) for p, q in zip(a.decoder.state_dict().values(), b.decoder.state_dict().values()))
     with pytest.raises(InputError, match="identity_ssim_weight"):
         TrainConfig(identity_ssim_weight=-1).validate()
+
+
+def test_the_base_records_its_loss_and_an_added_style_learns_with_it(encoder, content_dir, style_files, tmp_path):
+    from core.cli.stylebank import _train_config
+    from core.cli.app import build_parser
+    from core.stylebank.train import base_loss_settings
+
+    config = TrainConfig(**{**TINY.__dict__, "steps": 0, "content_layers": ("relu3_3",), "style_weight": 7.0})
+    train(content_dir, {"red": style_files[0]}, tmp_path / "m", encoder, config=config)
+    loss = base_loss_settings(read_manifest(tmp_path / "m"))
+    assert loss["content_layers"] == ("relu3_3",) and loss["style_weight"] == 7.0
+    args = build_parser().parse_args(["stylebank", "add-style", str(tmp_path / "m"), f"blue={style_files[1]}",
+                                      "--content-dir", str(content_dir), "--tv-weight", "3"])
+    added = _train_config(args, loss, ae_warmup=0, steps=5)
+    assert added.content_layers == ("relu3_3",) and added.style_weight == 7.0 and added.tv_weight == 3.0
+    assert base_loss_settings({"base": {}}) == {}
