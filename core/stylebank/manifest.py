@@ -13,8 +13,10 @@ is met, before any weights are read (issue 18, class 4). The schema:
   band (:mod:`.scales`), so the look does not depend on the output size. Absent: one pass at the
   output size (models made before it existed);
 * ``[styles.<name>]``: one table per style; names as :func:`check_style_name` allows; ``file``
-  and ``sha256`` as for the base; ``strength`` (optional, 0…1) the style's default strength; any
-  other key is free metadata.
+  and ``sha256`` as for the base; ``strength`` (optional, 0…1, default 1) how much of the bank's
+  change the style's full strength applies — a calibration so that no style overpowers the
+  content at Strength 1 (:class:`core.stylebank.net.Bank`'s ``scale``); any other key is free
+  metadata.
 
 The manifest must be a regular file of at most 1 MiB (a FIFO or device file is refused without
 being opened: it would block the reader or never end).

@@ -198,4 +198,5 @@ def load_model(model_dir: str | Path | None = None, styles: list[str] | None = N
             _check_registered(path)
         _load_into(net.banks[name], _strip(_load_tensors(path, available[name].get("sha256")), "bank"),
                    f"bank {name!r}", path)
+        net.banks[name].scale = float(available[name].get("strength", 1.0))
     return net.to(device).eval(), manifest

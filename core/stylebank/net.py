@@ -135,8 +135,13 @@ class Bank(nn.Module):
         hidden = [_conv_block(c, c, 3) for _ in range(_BANK_HIDDEN[arch])]
         self.layers = nn.Sequential(*hidden, nn.ReflectionPad2d(1), last)
 
+    #: How much of the learnt change is applied (the style's calibrated full strength, from
+    #: ``model.toml``; 1 while training). Not a parameter: it is not saved in the bank's file.
+    scale: float = 1.0
+
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        return f + self.layers(f)
+        change = self.layers(f)
+        return f + change if self.scale == 1.0 else f + self.scale * change
 
 
 class Decoder(nn.Module):

@@ -398,3 +398,24 @@ def test_the_base_records_its_loss_and_an_added_style_learns_with_it(encoder, co
     added = _train_config(args, loss, ae_warmup=0, steps=5)
     assert added.content_layers == ("relu3_3",) and added.style_weight == 7.0 and added.tv_weight == 3.0
     assert base_loss_settings({"base": {}}) == {}
+
+
+def test_a_styles_calibrated_strength_in_the_manifest_is_its_full_strength(net, tmp_path):
+    """``strength = 0.6`` in a style's table: Strength 1 then applies 0.6 of the bank's change."""
+    save_model(net, tmp_path / "m")
+    manifest_path = tmp_path / "m" / "model.toml"
+    text = manifest_path.read_text()
+    manifest_path.write_text(text.replace("[styles.a]\n", "[styles.a]\nstrength = 0.6\n"))
+    calibrated, manifest = load_model(tmp_path / "m")
+    assert manifest["styles"]["a"]["strength"] == 0.6
+    x = _x(40, 48)
+    with torch.no_grad():
+        assert torch.allclose(stylebank_forward(calibrated, x, ["a"]), stylebank_forward(net, x, ["a"], strength=0.6),
+                              atol=1e-6)
+        assert torch.allclose(stylebank_forward(calibrated, x, ["a"], strength=0.5),
+                              stylebank_forward(net, x, ["a"], strength=0.3), atol=1e-6)
+        assert torch.equal(stylebank_forward(calibrated, x, ["b"]), stylebank_forward(net, x, ["b"]))
+    for bad in ("1.5", "-0.1", "true", '"x"'):
+        manifest_path.write_text(text.replace("[styles.a]\n", f"[styles.a]\nstrength = {bad}\n"))
+        with pytest.raises(ModelError, match="strength"):
+            load_model(tmp_path / "m")
