@@ -77,7 +77,8 @@ def stylize_stylebank(
         return stylebank_forward(net, img, styles, weights=norm, masks=pass_masks, strength=strength).float()
 
     with torch.inference_mode(), amp():
-        out = multiscale(image.to(device, torch.float32), reference, run_pass)
+        # contiguous first: a channels-last view of an HWC array (a decoded image) ran 1.3× slower
+        out = multiscale(image.to(device, torch.float32).contiguous(), reference, run_pass)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return StyleBankResult(out.float().clamp(0, 1).cpu(), norm, time.perf_counter() - start)

@@ -134,3 +134,21 @@ def test_training_writes_the_stroke_reference(encoder, tmp_path):
     config = TrainConfig(size=16, batch_size=1, steps=0, ae_warmup=1, width=4, style_size=32)
     train(content, {"red": tmp_path / "s.png"}, tmp_path / "m", encoder, config=config)
     assert load_model(tmp_path / "m")[1]["stroke_reference"] == 32
+
+
+@pytest.mark.parametrize("arch", [3, 4])
+def test_banded_encoder_and_decoder_equal_one_piece(arch, monkeypatch):
+    """E and D of architectures 3 and 4 run in row bands on large frames; the picture is the same."""
+    from core.stylebank import fusion
+
+    torch.manual_seed(1)
+    net = StyleBankNet(width=4, styles=("a",), arch=arch).eval()
+    for p in net.parameters():  # every block active, also the zero-initialised ones
+        torch.nn.init.normal_(p, std=0.2)
+    x = photo("astronaut", 512)[..., :408, :200].contiguous()  # 102 bottleneck rows: 4 bands, the last short
+    monkeypatch.setattr(fusion, "BAND_MIN_PIXELS", 0)  # bands at this small size too
+    with torch.no_grad():
+        banded = fusion.stylebank_forward(net, x, ["a"])
+        whole = net.decoder(net.banks["a"](net.encoder(x)))
+    assert x.shape[-2] // 4 > 2 * fusion.BAND_ROWS
+    assert torch.allclose(banded, whole, atol=1e-5), float((banded - whole).abs().max())
