@@ -448,15 +448,16 @@ def measure_stroke(net, style: str, reference: int | None, sizes: list[int], wor
         rows.append(row)
         _log(f"stroke {name}: " + ", ".join(f"{m} PSNR {row[m]['psnr']} dB, centroid ×{row[m]['centroid_ratio']}"
                                              for m in ("pyramid", "one_pass") if m in row))
+    sheet_file = Path(f"{sample_prefix}_stroke.png")
     if crops:
         import numpy as np
 
         sheet = np.concatenate([np.concatenate([small, large], axis=1) for _, small, large in crops], axis=0)
-        _save_png(Path(f"{sample_prefix}_stroke.png"), sheet)
+        _save_png(sheet_file, sheet)
     modes = [m for m in ("pyramid", "one_pass") if rows and m in rows[0]]
     mean = {m: {k: round(statistics.fmean(r[m][k] for r in rows), 3) for k in ("psnr", "centroid_ratio")}
             for m in modes}
-    return {"sizes": sizes, "reference": reference, "photos": rows, "mean": mean,
+    return {"sizes": sizes, "reference": reference, "photos": rows, "mean": mean, "file": sheet_file.name,
             "sheet": "rows: " + ", ".join(m for m, _, _ in crops) + "; left the small result enlarged, right the large "
                      "result, the same part of the picture at 100 %"}
 
@@ -641,6 +642,28 @@ def render_section(r: dict) -> str:
             "| ---: | ---: | ---: | ---: | --- |",
             f"| {mi['psnr']:.2f} dB | {mi['ssim']:.3f} | {mi['grid4']:.1f} ({mi['photo_grid4']:.1f}) dB "
             f"| {mi['grid8']:.1f} ({mi['photo_grid8']:.1f}) dB | {'✓' if idn['ok'] else '✗'} |",
+            "",
+        ]
+    if "stroke" in r:
+        st = r["stroke"]
+        small, large = st["sizes"]
+        lines += [
+            "### Stroke size across resolutions",
+            "",
+            f"Each photo stylised at {small} px and at {large} px long side; the {large} px result averaged down "
+            f"to {small} px is compared with the {small} px result: PSNR (alike pictures → high) and the ratio of "
+            "their mean spatial frequencies (1.0 = strokes of the same size relative to the picture; above 1 = "
+            f"relatively smaller strokes at {large} px). Stroke reference: {st['reference']} px.",
+            "",
+            "| photo | " + " | ".join(f"{m}: PSNR | {m}: frequency ratio" for m in st["mean"]) + " |",
+            "| --- | " + " | ".join("---: | ---:" for _ in st["mean"]) + " |",
+            *(f"| {row['photo']} | " + " | ".join(f"{row[m]['psnr']:.1f} dB | {row[m]['centroid_ratio']:.3f}"
+                                                  for m in st["mean"]) + " |" for row in st["photos"]),
+            "| **mean** | " + " | ".join(f"**{v['psnr']:.1f} dB** | **{v['centroid_ratio']:.3f}**"
+                                       for v in st["mean"].values()) + " |",
+            "",
+            "`pyramid` is the product's path (`core/stylebank/scales.py`), `one_pass` the network at the output "
+            f"size. Sheet: `{st.get('file', '')}` ({st['sheet']}).",
             "",
         ]
     if "bytes" in r:
