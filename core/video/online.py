@@ -110,7 +110,8 @@ class _StyleBankFrames:
                                              self.device)
                 warped = flowlib.warp(previous[index].to(self.device, feats.dtype), fflow.to(feats.dtype))
                 feats = feats + (r.keep * fconf.to(feats.dtype)) * (warped - feats)
-            features.append(feats.float())
+            if keep_features:
+                features.append(feats.float())
             return stylebank_decode(self.net, feats, size).float()
 
         with torch.inference_mode(), (self.amp() if self.amp else nullcontext()):
