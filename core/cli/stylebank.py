@@ -57,7 +57,7 @@ def _run_add(args: argparse.Namespace) -> int:
     vgg = get_encoder(args.encoder_weights, device=device)
     with progress_bar(f"add-style {name}", args.quiet) as progress:
         result = add_style(args.model_dir, name, image, args.content_dir, vgg, config=config, resume=args.resume,
-                           device=device, progress=progress)
+                           device=device, progress=progress, init=args.init)
     report(args, {"model": str(result.model_dir), "style": name, "steps": result.steps_done,
                    "seconds": round(result.seconds, 1), "losses": result.last_losses},
             f"added {name!r} to {result.model_dir} in {result.seconds:.0f} s")
@@ -128,6 +128,9 @@ def add_parser(sub) -> None:
     a.add_argument("style", metavar="NAME=IMAGE")
     a.add_argument("--resume", action="store_true",
                    help="continue the unfinished run of this style (kept every --checkpoint-every steps)")
+    a.add_argument("--init", default="nearest", metavar="nearest|fresh|STYLE",
+                   help="the bank to begin from: nearest (default: the model's bank whose pictures come closest "
+                        "to the painting), fresh (the identity) or one of the model's styles")
     training_options(a, "steps (default 1000)")
     a.set_defaults(func=_run_add)
 

@@ -635,6 +635,36 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+NEAREST = "nearest"
+"""``add_style(init=...)``: begin from the bank whose pictures come closest to the new painting."""
+FRESH = "fresh"
+"""``add_style(init=...)``: begin from the identity (a new bank's last convolution is zero)."""
+
+
+def nearest_bank(net: StyleBankNet, loss_fn: PerceptualLoss, name: str, crops: ContentCrops, config: TrainConfig,
+                 device) -> str:
+    """The bank of ``net`` to start learning style ``name`` from: the lowest training loss on a probe batch.
+
+    Every bank (at scale 1, as trained) and the identity branch stylise two fixed content crops
+    (their own seed, so the training's data order is unchanged); the one whose pictures give
+    the lowest total loss of ``loss_fn`` against the new painting is returned, or :data:`FRESH`
+    when the identity comes closest. A painting near one the model knows then starts with that
+    painting's strokes instead of none, which is what lets a short run at the training size look
+    finished (measured in ``bench/stylebank.py``, section *Adding a style*).
+    """
+    probe = crops.batch(np.random.default_rng(config.seed + 1), min(2, config.batch_size)).to(device)
+    scores = {}
+    with torch.no_grad():
+        features = net.encoder(probe)
+        for candidate in (FRESH, *net.banks):
+            bank = net.banks[candidate] if candidate != FRESH else None
+            if bank is not None:
+                bank.scale = 1.0
+            out = net.decoder(bank(features) if bank is not None else features)
+            scores[candidate] = float(loss_fn(out, probe, name)["total"])
+    return min(scores, key=scores.get)
+
+
 def add_style(
     model_dir: str | Path,
     name: str,
@@ -646,11 +676,14 @@ def add_style(
     resume: bool = False,
     device: torch.device | str = "cpu",
     progress: ProgressCallback | None = None,
+    init: str = NEAREST,
 ) -> TrainResult:
     """Learn a new style bank with E, D and the other banks frozen (incremental learning).
 
-    Only ``banks/<name>.safetensors`` is written (plus the manifest); the base file and the other
-    banks are untouched. Every ``config.checkpoint_every`` steps, and when the progress callback
+    The new bank starts from ``init``: :data:`NEAREST` (the default) copies the model's bank whose
+    pictures already come closest to the new painting (:func:`nearest_bank`), :data:`FRESH` starts
+    from the identity, and a style name copies that bank. Only ``banks/<name>.safetensors`` is
+    written (plus the manifest); the base file and the other banks are untouched. Every ``config.checkpoint_every`` steps, and when the progress callback
     cancels, the bank's exact training state goes to :func:`add_style_checkpoint`; ``resume=True``
     continues from it bitwise-identically (same image, same settings), and a finished run removes it.
 
@@ -669,14 +702,17 @@ def add_style(
     refuse_output_overlap(outputs, inputs, str(model_dir))
     read_manifest(model_dir)  # a missing model folder is a ModelError, not a new folder with a lock in it
     with output_lock(model_dir / FOLDER_LOCK_NAME, str(model_dir)):
-        return _add_style_locked(model_dir, name, image, content_dir, vgg, config, resume, device, progress)
+        return _add_style_locked(model_dir, name, image, content_dir, vgg, config, resume, device, progress, init)
 
 
 def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, config: TrainConfig, resume: bool,
-                      device, progress) -> TrainResult:
+                      device, progress, init: str) -> TrainResult:
     manifest = read_manifest(model_dir)
     if name in manifest.get("styles", {}):
         raise InputError(f"style {name!r} already exists in {model_dir}; pick another name")
+    if init not in (NEAREST, FRESH, *manifest.get("styles", {})):
+        raise InputError(f"init must be {NEAREST!r}, {FRESH!r} or one of the model's styles "
+                         f"({', '.join(manifest.get('styles', {})) or 'none'}), got {init!r}", setting="init")
     image = Path(image)
     if not image.is_file():
         raise InputError(f"style image {image} does not exist")
@@ -684,17 +720,28 @@ def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, confi
     start = time.perf_counter()
     image_hash = _file_sha256(image)
     torch.manual_seed(config.seed)
-    net, _ = load_model(model_dir, styles=[], device=device)
+    ckpt_path = add_style_checkpoint(model_dir, name)
+    resuming = resume and ckpt_path.exists()
+    # every bank is loaded when one may be the start; the new bank trains at scale 1 like the base's did
+    net, _ = load_model(model_dir, styles=[] if resuming or init == FRESH else None, device=device)
     net.requires_grad_(False)
+    crops = ContentCrops(content_dir, config.size, config.scale_jitter)
+    loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
+    if not resuming and init == NEAREST:
+        init = nearest_bank(net, loss_fn, name, crops, config, device)
+    origin = net.banks[init] if init in net.banks else None
     bank = net.add_bank(name)
+    if origin is not None:
+        bank.load_state_dict(origin.state_dict())
+    for other in [s for s in net.banks if s != name]:
+        del net.banks[other]
     bank.requires_grad_(True)
     net.encoder.eval()  # instance norm has no running stats; eval keeps any future BN frozen too
     params = list(bank.parameters())
     opt = torch.optim.Adam(params, lr=config.lr)
     rng = np.random.default_rng(config.seed)
-    ckpt_path = add_style_checkpoint(model_dir, name)
     step = 0
-    if resume and ckpt_path.exists():
+    if resuming:
         state = _load_checkpoint(ckpt_path)
         if state["meta"].get("image_sha256") != image_hash:
             raise InputError(f"the unfinished run in {ckpt_path.name} learnt another image; "
@@ -705,14 +752,14 @@ def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, confi
             raise InputError(f"the unfinished run in {ckpt_path.name} used other settings ({', '.join(changed)}); "
                              "resume with the same settings or start afresh without resume")
         step = _restore(state, bank, opt, rng)
-    crops = ContentCrops(content_dir, config.size, config.scale_jitter)
-    loss_fn = PerceptualLoss(vgg, config, {name: read_image(image).srgb().to(device)})
+        init = state["meta"].get("init", FRESH)
     tracker = ProgressTracker(progress, config.steps - step)
     phase = f"add-style {name}"
 
     def checkpoint(at: int) -> None:
         if at < config.steps:
-            _save_checkpoint(ckpt_path, bank, opt, at, rng, config, [name], phase, {"image_sha256": image_hash})
+            _save_checkpoint(ckpt_path, bank, opt, at, rng, config, [name], phase,
+                             {"image_sha256": image_hash, "init": init})
 
     last = _run_loop(net, params, opt, vgg, crops, loss_fn, config, [name], step, config.steps, rng, model_dir,
                      device, tracker, False, 0, phase, checkpoint)
@@ -720,7 +767,7 @@ def _add_style_locked(model_dir: Path, name: str, image, content_dir, vgg, confi
     save_model(net, model_dir, styles=[name],
                bank_info={name: {"image": image.name, "steps": config.steps, "size": config.size,
                                  "seconds": round(time.perf_counter() - start, 1), "hardware": _hardware(device),
-                                 "precision": config.precision, "incremental": True}})
+                                 "precision": config.precision, "incremental": True, "init": init}})
     ckpt_path.unlink(missing_ok=True)
     return TrainResult(model_dir, config.steps, time.perf_counter() - start,
                        {k: v for k, v in last.items() if isinstance(v, float)})

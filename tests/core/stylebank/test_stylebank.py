@@ -342,6 +342,15 @@ def test_cli_stylebank_contract(net, tmp_path, capsys):
     code = main(["stylize", str(content), str(mask), "-o", str(out), "--method", "stylebank", "--style", "a",
                  "--model", str(model), "--quiet"])
     assert code != 0 and "style names" in capsys.readouterr().err
+    # add-style refuses an unknown start before any work, naming the choices
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(content, photos)
+    code = main(["stylebank", "add-style", str(model), f"d={mask}", "--content-dir", str(photos), "--init", "purple",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and "init must be" in err and "fresh" in err and len(err.strip().splitlines()) == 1, err
+    assert "d" not in read_manifest(model)["styles"] and not (model / "banks" / "d.safetensors").exists()
 
 
 def test_a_resume_grows_architecture_3_into_4_without_changing_a_picture(encoder, content_dir, style_files, tmp_path):
@@ -419,3 +428,26 @@ def test_a_styles_calibrated_strength_in_the_manifest_is_its_full_strength(net, 
         manifest_path.write_text(text.replace("[styles.a]\n", f"[styles.a]\nstrength = {bad}\n"))
         with pytest.raises(ModelError, match="strength"):
             load_model(tmp_path / "m")
+
+
+def test_a_new_style_starts_from_the_bank_nearest_its_painting(encoder, content_dir, style_files, tmp_path):
+    """A painting the model already knows is started from its own bank, not the identity or another bank."""
+    model = tmp_path / "m"
+    strong = {**TINY.__dict__, "lr": 1e-2, "style_weight": 50.0, "content_weight": 0.1}
+    train(content_dir, {"red": style_files[0], "blue": style_files[1]}, model, encoder,
+          config=TrainConfig(**{**strong, "steps": 30}))
+    no_steps = TrainConfig(**{**strong, "steps": 0, "ae_warmup": 0})
+    for name, image in (("red_again", style_files[0]), ("blue_again", style_files[1])):
+        add_style(model, name, image, content_dir, encoder, config=no_steps)
+    add_style(model, "from_red", style_files[2], content_dir, encoder, config=no_steps, init="red")
+    add_style(model, "plain", style_files[2], content_dir, encoder, config=no_steps, init="fresh")
+    net, manifest = load_model(model)
+    assert manifest["styles"]["red_again"]["init"] == "red"
+    assert manifest["styles"]["blue_again"]["init"] == "blue"
+    x = _x(24, 24)
+    with torch.no_grad():
+        for copy, origin in (("red_again", "red"), ("blue_again", "blue"), ("from_red", "red")):
+            assert torch.equal(net.stylise(x, copy), net.stylise(x, origin)), copy
+        assert torch.equal(net.stylise(x, "plain"), net.reconstruct(x))
+    with pytest.raises(InputError, match="init must be"):
+        add_style(model, "other", style_files[2], content_dir, encoder, config=no_steps, init="purple")
