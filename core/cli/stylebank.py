@@ -13,7 +13,8 @@ def _train_config(args: argparse.Namespace, defaults: dict | None = None, **over
     defaults = defaults or {}
     from ..stylebank.train import TrainConfig
 
-    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "width", "arch",
+    values = {k: getattr(args, k) for k in ("size", "batch_size", "steps", "t", "ae_warmup", "lr", "bank_lr", "width",
+                                            "arch",
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
                                             "checkpoint_every", "precision", "bank_warmup", "ed_style_scale",
@@ -114,6 +115,8 @@ def add_parser(sub) -> None:
     t.add_argument("--ed-style-scale", type=float, default=None,
                    help="after that, the factor (0-1) on the style steps' encoder/decoder gradient; below 1 "
                         "protects the identity branch (default 1, the paper's joint training)")
+    t.add_argument("--bank-lr", type=float, default=None,
+                   help="learning rate of the banks (default: --lr); a resume keeps Adam's moments")
     t.add_argument("--identity-ssim-weight", type=float, default=None,
                    help="weight of 1 - SSIM in the auto-encoder steps' loss (default 0: squared error only; "
                         "needs pytorch-msssim)")

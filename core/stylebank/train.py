@@ -69,7 +69,11 @@ class TrainConfig:
         steps: Total steps after the warm-up (stylising and identity steps together).
         t: ``T``: stylising steps per identity step.
         ae_warmup: Auto-encoder-only steps before the T+1 alternation.
-        lr: Adam learning rate.
+        lr: Adam learning rate (of the encoder and decoder; of the banks too unless ``bank_lr``).
+        bank_lr: Adam learning rate of the banks in :func:`train`; ``None``: ``lr``. The banks are
+            what a stylising step mostly trains and, at twelve styles, each gets a twelfth of
+            those steps, so they may take a larger rate than the shared encoder and decoder (whose
+            identity branch a large rate degrades).
         width: Network base width (16 = half the paper's).
         content_weight, style_weight, tv_weight, identity_weight: Loss weights.
         content_layers, style_layers: Loss-network layers.
@@ -103,6 +107,7 @@ class TrainConfig:
     t: int = 2
     ae_warmup: int = 500
     lr: float = 1e-3
+    bank_lr: float | None = None
     width: int = 24
     content_weight: float = 0.5
     style_weight: float = 5.0
@@ -132,6 +137,8 @@ class TrainConfig:
             raise InputError(f"arch must be one of {ARCHITECTURES}, got {self.arch}")
         check_number(self.scale_jitter, "scale_jitter", low=1.0, high=4.0)
         check_number(self.lr, "learning rate (lr)", low=0, low_open=True, high=10.0)
+        if self.bank_lr is not None:
+            check_number(self.bank_lr, "bank learning rate (bank_lr)", low=0, low_open=True, high=10.0)
         check_number(self.ed_style_scale, "ed_style_scale", low=0, high=1.0)
         for name in ("content_weight", "style_weight", "tv_weight", "identity_weight", "identity_ssim_weight"):
             check_number(getattr(self, name), name, low=0)
@@ -333,10 +340,44 @@ def _load_checkpoint(path: Path) -> dict:
     return state
 
 
+def _regrouped(opt: torch.optim.Optimizer, saved_groups: list[dict]) -> list[dict]:
+    """A checkpoint's parameter groups in ``opt``'s own grouping.
+
+    Parameters are numbered in one sequence across the groups, so a run saved with one group (every
+    parameter at one rate) resumes into :func:`_optimiser`'s two (encoder and decoder, banks) with
+    each parameter's Adam moments intact. The hyper-parameters other than the rate come from the
+    first saved group; each group keeps its own rate (the caller sets the run's rates after).
+    """
+    if len(saved_groups) == len(opt.param_groups):
+        return saved_groups
+    groups, start = [], 0
+    for group in opt.param_groups:
+        count = len(group["params"])
+        groups.append({**saved_groups[0], "lr": group["lr"], "params": list(range(start, start + count))})
+        start += count
+    return groups
+
+
+def _optimiser(net: StyleBankNet, config: TrainConfig) -> torch.optim.Adam:
+    """Adam over the encoder and decoder (``lr``) and the banks (``bank_lr``), in ``net.parameters()`` order."""
+    banks = {id(p) for p in net.banks.parameters()}
+    shared = [p for p in net.parameters() if id(p) not in banks]
+    if [id(p) for p in (*shared, *net.banks.parameters())] != [id(p) for p in net.parameters()]:
+        raise AssertionError("the banks' parameters must come after the encoder's and decoder's")
+    return torch.optim.Adam([{"params": shared, "lr": config.lr},
+                             {"params": list(net.banks.parameters()), "lr": config.bank_lr or config.lr}])
+
+
+def _set_rates(opt: torch.optim.Optimizer, config: TrainConfig) -> None:
+    """The run's learning rates (a later stage may lower them); Adam's moments stay."""
+    for group, rate in zip(opt.param_groups, (config.lr, config.bank_lr or config.lr)):
+        group["lr"] = rate
+
+
 def _restore(state: dict, net: torch.nn.Module, opt: torch.optim.Optimizer, rng: np.random.Generator) -> int:
     """Put a loaded checkpoint's weights, optimiser and random states back; return its step."""
     net.load_state_dict(state["model"])
-    opt.load_state_dict(state["optim"])
+    opt.load_state_dict({**state["optim"], "param_groups": _regrouped(opt, state["optim"]["param_groups"])})
     rng.bit_generator.state = json.loads(state["rng"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"])
@@ -376,10 +417,9 @@ def _grow(state: dict, saved_arch: int, net: StyleBankNet, opt: torch.optim.Opti
     if unexpected or any(".half_res." not in k for k in missing):
         raise ModelError(f"checkpoint of architecture {saved_arch} does not fit architecture {net.arch}: "
                          f"missing {[k for k in missing if '.half_res.' not in k]}, unexpected {unexpected}")
-    saved_group = state["optim"]["param_groups"][0]
     opt.load_state_dict({
         "state": {new_index[old_names[i]]: entry for i, entry in state["optim"]["state"].items()},
-        "param_groups": [{**saved_group, "params": list(range(len(new_index)))}],
+        "param_groups": _regrouped(opt, state["optim"]["param_groups"][:1]),
     })
     rng.bit_generator.state = json.loads(state["rng"])
     torch.set_rng_state(state["torch_rng"])
@@ -518,7 +558,7 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
     torch.manual_seed(config.seed)
     net = StyleBankNet(config.width, tuple(names), arch=config.arch).to(device)
     params = list(net.parameters())
-    opt = torch.optim.Adam(params, lr=config.lr)
+    opt = _optimiser(net, config)
     rng = np.random.default_rng(config.seed)
     step, grown = 0, False
     if resume and ckpt_path.exists():
@@ -539,8 +579,7 @@ def _train_locked(content_dir, styles, model_dir: Path, vgg, config: TrainConfig
         else:
             raise InputError(f"checkpoint arch {saved_arch} differs from {config.arch}; resume with the same arch"
                              + "".join(f" (or grow {a} → {b})" for a, b in GROWTHS if a == saved_arch))
-        for group in opt.param_groups:  # the run's learning rate (a later stage may lower it); Adam's moments stay
-            group["lr"] = config.lr
+        _set_rates(opt, config)
     crops = ContentCrops(content_dir, config.size, config.scale_jitter)
     style_images = {n: read_image(p).srgb().to(device) for n, p in styles.items()}
     loss_fn = PerceptualLoss(vgg, config, style_images)

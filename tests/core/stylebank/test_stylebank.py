@@ -451,3 +451,38 @@ def test_a_new_style_starts_from_the_bank_nearest_its_painting(encoder, content_
         assert torch.equal(net.stylise(x, "plain"), net.reconstruct(x))
     with pytest.raises(InputError, match="init must be"):
         add_style(model, "other", style_files[2], content_dir, encoder, config=no_steps, init="purple")
+
+
+def test_the_banks_may_learn_at_their_own_rate_and_a_resume_keeps_every_moment(encoder, content_dir, style_files,
+                                                                              tmp_path):
+    """A checkpoint of one parameter group (every run before bank_lr) resumes into the two groups with
+    its moments; at one rate the two groups train bit for bit as one; a bank rate moves only the banks' steps."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from core.stylebank.train import CHECKPOINT, _load_checkpoint
+
+    styles = {"red": style_files[0], "blue": style_files[1]}
+    first = TrainConfig(**{**TINY.__dict__, "steps": 2})
+    for name in ("two", "one", "fast"):
+        train(content_dir, styles, tmp_path / name, encoder, config=first)
+    # rewrite "one"'s checkpoint as an older run saved it: a single group over every parameter
+    path = tmp_path / "one" / CHECKPOINT
+    with safe_open(str(path), framework="pt") as fh:
+        meta, tensors = fh.metadata(), {k: fh.get_tensor(k) for k in fh.keys()}
+    groups = json.loads(meta["param_groups"])
+    assert len(groups) == 2
+    meta["param_groups"] = json.dumps([{**groups[0], "params": groups[0]["params"] + groups[1]["params"]}])
+    save_file(tensors, str(path), metadata=meta)
+    train(content_dir, styles, tmp_path / "two", encoder, config=TINY, resume=True)
+    train(content_dir, styles, tmp_path / "one", encoder, config=TrainConfig(**{**TINY.__dict__, "bank_lr": TINY.lr}),
+          resume=True)
+    train(content_dir, styles, tmp_path / "fast", encoder, config=TrainConfig(**{**TINY.__dict__, "bank_lr": 0.1}),
+          resume=True)
+    two, one, fast = (load_model(tmp_path / n)[0] for n in ("two", "one", "fast"))
+    for (k, v1), v2 in zip(two.state_dict().items(), one.state_dict().values()):
+        assert torch.equal(v1, v2), k
+    assert any(not torch.equal(a, b) for a, b in zip(two.banks.state_dict().values(), fast.banks.state_dict().values()))
+    state = _load_checkpoint(tmp_path / "fast" / CHECKPOINT)
+    assert [g["lr"] for g in state["optim"]["param_groups"]] == [TINY.lr, 0.1]
+    assert len(state["optim"]["state"]) == sum(1 for _ in fast.parameters())  # every parameter kept its moments
