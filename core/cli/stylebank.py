@@ -1,11 +1,12 @@
-"""``python -m core stylebank``: train StyleBank models, add styles, list styles."""
+"""``python -m core stylebank``: train StyleBank models, add styles, calibrate their strengths, list styles."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from .common import Parser, progress_bar, report
+from .common import Parser, add_run_options, progress_bar, report
 
 
 def _train_config(args: argparse.Namespace, defaults: dict | None = None, **overrides):
@@ -62,6 +63,63 @@ def _run_add(args: argparse.Namespace) -> int:
     report(args, {"model": str(result.model_dir), "style": name, "steps": result.steps_done,
                    "seconds": round(result.seconds, 1), "losses": result.last_losses},
             f"added {name!r} to {result.model_dir} in {result.seconds:.0f} s")
+    return 0
+
+
+def _calibration_photos(folder: Path, count: int, size: int) -> list:
+    """Up to ``count`` photos of ``folder`` (sorted by name), long side ``size``; every file checked first."""
+    from ..foundation.errors import InputError
+    from ..imaging.resize import resize_long_side
+    from ..io.images import SUPPORTED_EXTENSIONS, read_image
+
+    if not folder.is_dir():
+        raise InputError(f"photo folder {folder} does not exist", setting="photos")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUPPORTED_EXTENSIONS)[:count]
+    if not files:
+        raise InputError(f"no photos in {folder}: choose a folder of {', '.join(SUPPORTED_EXTENSIONS)} photos",
+                         setting="photos")
+    return [resize_long_side(read_image(p).srgb(), size) for p in files]
+
+
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from ..foundation.device import resolve_device
+    from ..foundation.errors import InputError
+    from ..foundation.output_lock import FOLDER_LOCK_NAME, output_lock
+    from ..nn.vgg import get_encoder
+    from ..requests.checks import check_number
+    from ..stylebank.calibrate import calibrate_strengths, write_strengths
+    from ..stylebank.manifest import stroke_reference
+    from ..stylebank.model import DEFAULT_MODEL_DIR, load_model
+    from ..stylebank.train import TrainConfig, base_loss_settings
+
+    check_number(args.size, "size", low=16, high=4096, integer=True, setting="size")
+    check_number(args.count, "count", low=1, high=1000, integer=True, setting="count")
+    if args.target is not None:
+        check_number(args.target, "target", low=0, low_open=True, setting="target")
+    if not args.dry_run and args.model_dir.resolve() == DEFAULT_MODEL_DIR.resolve():
+        raise InputError("the shipped model is not changed in place: copy its folder and calibrate the copy "
+                         "(or use --dry-run)", setting="model_dir")
+    device = resolve_device(args.device)
+    net, manifest = load_model(args.model_dir, styles=args.style or None, device=device)
+    photos = [p.to(device) for p in _calibration_photos(args.photos, args.count, args.size)]
+    layers = tuple(base_loss_settings(manifest).get("content_layers", TrainConfig().content_layers))
+    vgg = get_encoder(args.encoder_weights, device=device)
+    say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+    with output_lock(args.model_dir / FOLDER_LOCK_NAME, str(args.model_dir)):
+        result = calibrate_strengths(net, photos, vgg, layers=layers, target=args.target,
+                                     reference=stroke_reference(manifest), styles=args.style or None, progress=say)
+        if not args.dry_run:
+            write_strengths(args.model_dir, result.strengths)
+    rows = [f"{name:24s} departure {result.full[name]:.3f} → strength {result.strengths[name]:.2f} "
+            f"(departure {result.calibrated[name]:.3f})"
+            + (" — still beyond the target at the lowest strength" if result.calibrated[name] > result.target else "")
+            for name in result.strengths]
+    verb = "would write" if args.dry_run else "wrote"
+    report(args, {"model": str(args.model_dir), "target": result.target, "layers": list(layers),
+                   "strengths": result.strengths, "departure_full": result.full,
+                   "departure_calibrated": result.calibrated, "written": not args.dry_run},
+           "\n".join(rows + [f"target departure {result.target:.3f} ({', '.join(layers)}); "
+                              f"{verb} the strengths to {args.model_dir / 'model.toml'}"]))
     return 0
 
 
@@ -136,6 +194,20 @@ def add_parser(sub) -> None:
                         "to the painting), fresh (the identity) or one of the model's styles")
     training_options(a, "steps (default 1000)")
     a.set_defaults(func=_run_add)
+
+    c = cmds.add_parser("calibrate", help="give each style a full strength at which it does not overpower the "
+                                          "content (model.toml's strength)")
+    c.add_argument("model_dir", type=Path)
+    c.add_argument("--photos", type=Path, required=True, help="folder of content photos (varied; not trained on)")
+    c.add_argument("--count", type=int, default=5, help="photos used, first by name (default 5)")
+    c.add_argument("--size", type=int, default=512, help="long side the photos are stylised at (default 512)")
+    c.add_argument("--style", action="append", default=None, metavar="NAME",
+                   help="calibrate only this style (repeatable; default all)")
+    c.add_argument("--target", type=float, default=None,
+                   help="content departure no style may exceed (default: 1.25 × the styles' median at full strength)")
+    c.add_argument("--dry-run", action="store_true", help="measure and print, write nothing")
+    add_run_options(c, encoder_help="loss network weights")
+    c.set_defaults(func=_run_calibrate)
 
     ls = cmds.add_parser("list", help="list a model's styles")
     ls.add_argument("model_dir", type=Path, nargs="?", default=None)

@@ -59,6 +59,16 @@ def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(features.float(), target.float())
 
 
+def normalised_content_loss(features: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
+                            layers: tuple[str, ...] | list[str]) -> torch.Tensor:
+    """Σ over ``layers`` of :func:`content_loss` divided by the target features' mean square.
+
+    The per-layer normalisation makes layers of different magnitudes count alike; StyleBank's
+    training loss and its strength calibration both measure content this way.
+    """
+    return sum(content_loss(features[k], targets[k]) / max(float(targets[k].pow(2).mean()), 1e-12) for k in layers)
+
+
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error between the (masked) Gram of ``features`` and a target Gram.
 

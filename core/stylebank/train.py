@@ -46,7 +46,7 @@ from ..foundation.overlap import Place, refuse_output_overlap
 from ..foundation.progress import ProgressCallback, ProgressTracker
 from ..imaging.resize import resize, resize_long_side
 from ..io.images import SUPPORTED_EXTENSIONS, read_image
-from ..nn.losses import content_loss, gram_matrix, style_loss, total_variation
+from ..nn.losses import gram_matrix, normalised_content_loss, style_loss, total_variation
 from ..nn.vgg import MultiLayerEncoder
 from .manifest import MAX_WIDTH
 from .model import BANK_DIR, MANIFEST, check_style_name, load_model, read_manifest, save_model
@@ -259,8 +259,7 @@ class PerceptualLoss:
     def _losses(self, output: torch.Tensor, feats: dict[str, torch.Tensor], targets: dict[str, torch.Tensor],
                 style: str) -> dict[str, torch.Tensor]:
         cfg = self.cfg
-        lc = sum(content_loss(feats[k], targets[k]) / max(float(targets[k].pow(2).mean()), 1e-12)
-                 for k in cfg.content_layers)
+        lc = normalised_content_loss(feats, targets, cfg.content_layers)
         ls = sum(style_loss(feats[k], self.grams[style][k]) / self.norms[style][k] for k in cfg.style_layers)
         ls = ls / len(cfg.style_layers)
         ltv = total_variation(output)
