@@ -19,7 +19,8 @@ def _train_config(args: argparse.Namespace, defaults: dict | None = None, **over
                                             "scale_jitter", "style_size",
                                             "content_weight", "style_weight", "tv_weight", "identity_weight",
                                             "checkpoint_every", "precision", "bank_warmup", "ed_style_scale",
-                                            "identity_ssim_weight", "seed") if getattr(args, k, None) is not None}
+                                            "identity_ssim_weight", "grid_weight", "seed")
+              if getattr(args, k, None) is not None}
     if getattr(args, "content_layers", None):
         values["content_layers"] = tuple(args.content_layers)
     values = {**defaults, **values, **overrides}
@@ -152,6 +153,9 @@ def add_parser(sub) -> None:
                             "default: the base model's)")
         q.add_argument("--style-weight", type=float, default=None)
         q.add_argument("--tv-weight", type=float, default=None)
+        q.add_argument("--grid-weight", type=float, default=None,
+                       help="weight of the periodic-grid penalty at the bottleneck's stride (default 0; add-style "
+                            "default: the base model's)")
         q.add_argument("--identity-weight", type=float, default=None, help="auto-encoder loss weight")
         q.add_argument("--checkpoint-every", type=int, default=None)
         q.add_argument("--seed", type=int, default=None)

@@ -247,6 +247,11 @@ class StyleBankNet(nn.Module):
         """Names of the banks, in insertion order."""
         return list(self.banks.keys())
 
+    @property
+    def grid_period(self) -> int:
+        """Pixels per bottleneck cell (8 for architecture 2, 4 for 3 and 4): the period of a grid artefact."""
+        return 8 if self.arch == 2 else 4
+
     def add_bank(self, name: str) -> Bank:
         """Create a new randomly initialised bank on the model's device."""
         if name in self.banks:

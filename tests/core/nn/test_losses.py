@@ -170,3 +170,43 @@ def test_resize_mask() -> None:
     torch.testing.assert_close(down, torch.tensor([[1.0, 1.0, 0.0, 0.0]]).expand(1, 1, 4, 4))
     up = resize_mask(mask, (16, 16))
     assert up.shape == (1, 1, 16, 16) and float(up.min()) >= 0 and float(up.max()) <= 1
+
+
+def test_grid_energy_finds_a_periodic_pattern_and_training_on_it_removes_the_pattern():
+    from core.nn.losses import grid_energy
+    from tests.conftest import photo
+
+    clean = photo("astronaut", 128)
+    yy, xx = torch.meshgrid(torch.arange(128), torch.arange(128), indexing="ij")
+    pattern = (((yy % 4) == 0) | ((xx % 4) == 0)).float() * 0.04  # faint lines every 4 px, as a decoder draws them
+    gridded = (clean + pattern).clamp(0, 1)
+    assert float(grid_energy(clean, 4)) < 0.005
+    assert float(grid_energy(gridded, 4)) > 10 * float(grid_energy(clean, 4))
+    shifted = torch.roll(gridded, shifts=(1, 2), dims=(-2, -1))  # the phase does not matter, only the period
+    assert abs(float(grid_energy(shifted, 4)) - float(grid_energy(gridded, 4))) < 0.2 * float(grid_energy(gridded, 4))
+    assert float(grid_energy(gridded, 3)) < 0.2 * float(grid_energy(gridded, 4))  # another period does not see it
+    x = gridded.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=0.003)
+    for _ in range(60):
+        opt.zero_grad()
+        grid_energy(x, 4).backward()
+        opt.step()
+    assert float(grid_energy(x.detach(), 4)) < 0.25 * float(grid_energy(gridded, 4))
+    assert float((x.detach() - gridded).abs().mean()) < 0.03  # it removes the pattern, not the picture
+    with pytest.raises(InputError, match="at least 16"):
+        grid_energy(clean[..., :12, :12], 4)
+
+
+def test_grid_energy_in_levels_cannot_be_lowered_by_adding_noise():
+    from core.nn.losses import grid_energy
+    from tests.conftest import photo
+
+    clean = photo("coffee", 128)
+    yy, xx = torch.meshgrid(torch.arange(clean.shape[-2]), torch.arange(clean.shape[-1]), indexing="ij")
+    gridded = clean + (((yy % 4) == 0) | ((xx % 4) == 0)).float() * (4 / 255)
+    noisy = gridded + torch.randn(gridded.shape, generator=torch.Generator().manual_seed(0)) * 0.05
+    # the share of the fine detail falls when noise is added; the periodic energy itself does not
+    assert float(grid_energy(noisy, 4)) < 0.8 * float(grid_energy(gridded, 4))
+    absolute = float(grid_energy(gridded, 4, relative=False))
+    assert float(grid_energy(noisy, 4, relative=False)) > 0.8 * absolute
+    assert 0.5 < absolute < 5 and float(grid_energy(clean, 4, relative=False)) < 0.5  # 8-bit levels²

@@ -486,3 +486,18 @@ def test_the_banks_may_learn_at_their_own_rate_and_a_resume_keeps_every_moment(e
     state = _load_checkpoint(tmp_path / "fast" / CHECKPOINT)
     assert [g["lr"] for g in state["optim"]["param_groups"]] == [TINY.lr, 0.1]
     assert len(state["optim"]["state"]) == sum(1 for _ in fast.parameters())  # every parameter kept its moments
+
+
+def test_the_grid_penalty_trains_both_branches_and_is_the_bases_loss(encoder, content_dir, style_files, tmp_path):
+    """With grid_weight the log shows the grid share of both branches; the base records the weight."""
+    from core.stylebank.train import base_loss_settings
+
+    config = TrainConfig(**{**TINY.__dict__, "size": 32, "steps": 3, "grid_weight": 0.3})
+    train(content_dir, {"red": style_files[0]}, tmp_path / "m", encoder, config=config)
+    log = [json.loads(line) for line in (tmp_path / "m" / "train_log.jsonl").read_text().splitlines()]
+    for branch in ("identity", "style"):
+        grids = [r["grid"] for r in log if r.get("branch") == branch]
+        assert grids and all(g >= 0 for g in grids), branch
+    assert base_loss_settings(read_manifest(tmp_path / "m"))["grid_weight"] == 0.3
+    with pytest.raises(InputError, match="at least 32 px"):
+        TrainConfig(**{**TINY.__dict__, "grid_weight": 1.0}).validate()
