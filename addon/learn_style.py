@@ -192,7 +192,8 @@ class NST_OT_learn_style(JobOperator, bpy.types.Operator):
             style_menu.forget_cache()
             where = "copied the shipped model into " if outcome.created_model else ""
             resumed = f", continued from step {outcome.resumed_from}" if outcome.resumed_from else ""
-            notes.append(("INFO", f"Learnt style '{outcome.name}' ({outcome.steps} steps{resumed}, "
+            start = "" if outcome.started_from == "fresh" else f", started from '{outcome.started_from}'"
+            notes.append(("INFO", f"Learnt style '{outcome.name}' ({outcome.steps} steps{resumed}{start}, "
                                   f"{outcome.seconds / 60:.1f} min on {outcome.device}); {where}{outcome.model_dir}"))
 
         return Job(title=f"Learn style '{request.name}'", steps=[(WORKER, compute), (MAIN, finish)],

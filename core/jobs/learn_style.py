@@ -162,6 +162,8 @@ class LearnStyleOutcome:
         created_model: Whether ``model_dir`` was made by this call (a copy of the base model).
         device: Where it trained.
         losses: The last step's losses.
+        started_from: The style whose bank the new one began as (``"fresh"``: the identity); see
+            :func:`core.stylebank.train.nearest_bank`.
     """
 
     model_dir: Path
@@ -173,6 +175,7 @@ class LearnStyleOutcome:
     created_model: bool
     device: str
     losses: dict[str, float]
+    started_from: str = "fresh"
 
 
 def _content_files(content: Path | tuple[Path, ...]) -> list[Path]:
@@ -396,6 +399,7 @@ def run_learn_style(request: LearnStyleRequest, progress: ProgressCallback | Non
                            resume=run is not None, device=device, progress=clock)
     # The style menus show each style's look: the new bank on the first photo, like the shipped ones.
     write_thumbnails(model_dir, read_image(files[0]).srgb(), styles=[request.name])
+    started_from = str(read_manifest(model_dir)["styles"][request.name].get("init", "fresh"))
     return LearnStyleOutcome(model_dir, request.name, request.steps, run.step if run is not None else 0,
                              time.perf_counter() - start, clock.seconds_per_step, created, str(device),
-                             result.last_losses)
+                             result.last_losses, started_from)

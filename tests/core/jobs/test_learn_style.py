@@ -79,6 +79,8 @@ def test_first_run_copies_the_base_model_and_lists_the_style(use_encoder, base, 
     outcome = run_learn_style(_request(style_image=painting, model_dir=target, base_model=base, content=photos),
                               events.append)
     assert outcome.created_model and outcome.resumed_from == 0 and outcome.steps == 4
+    assert outcome.started_from in ("a", "b", "fresh")  # the nearest bank, as the manifest records it
+    assert read_manifest(target)["styles"]["mine"]["init"] == outcome.started_from
     assert _tree(base) == before  # the source model is only read
     assert sorted(read_manifest(target)["styles"]) == ["a", "b", "mine"]
     assert sorted(p.name for p in target.parent.iterdir()) == ["models"]  # no temporary copy left beside it
